@@ -1,0 +1,62 @@
+"""WebSocket for a case page: live analysis tokens and status for everyone watching the case."""
+
+from __future__ import annotations
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.core.exceptions import ValidationError
+
+from analysis import access, streaming
+from analysis.models import Analysis
+
+
+class CaseConsumer(AsyncJsonWebsocketConsumer):
+    async def connect(self) -> None:
+        self.case_id = self.scope["url_route"]["kwargs"]["case_id"]
+        self.group = streaming.case_group(self.case_id)
+        if not await self._may_view():
+            # Same answer as for a case that does not exist: close before accepting.
+            await self.close()
+            return
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.accept()
+
+    async def disconnect(self, code: int) -> None:
+        await self.channel_layer.group_discard(self.group, self.channel_name)
+
+    async def receive_json(self, content: dict, **kwargs) -> None:
+        # Access is checked on every message, not only at connect: membership can change.
+        if not await self._may_view():
+            await self.close()
+            return
+        if content.get("type") == "resume":
+            for message in await self._missed(content.get("analysis"), content.get("after", 0)):
+                await self.send_json(_client_message(message))
+
+    async def analysis_tokens(self, event: dict) -> None:
+        await self.send_json(_client_message(event))
+
+    async def analysis_status(self, event: dict) -> None:
+        await self.send_json(_client_message(event))
+
+    @database_sync_to_async
+    def _may_view(self) -> bool:
+        found = access.case_access(self.scope["user"], self.case_id)
+        return found is not None and found.can(access.Action.VIEW)
+
+    @database_sync_to_async
+    def _missed(self, analysis_id, after) -> list[dict]:
+        try:
+            analysis = Analysis.objects.get(pk=analysis_id, case_id=self.case_id)
+            after = int(after)
+        except (Analysis.DoesNotExist, ValidationError, ValueError, TypeError):
+            return []
+        missed = streaming.chunks_after(analysis, after)
+        if analysis.is_finished:
+            missed.append(streaming.status_message(analysis))
+        return missed
+
+
+def _client_message(event: dict) -> dict:
+    """Channel-layer event → the JSON the browser sees ("analysis.tokens" → "tokens")."""
+    return {**event, "type": event["type"].removeprefix("analysis.")}

@@ -1,0 +1,44 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.base import make_people
+
+FIXTURES = Path(__file__).parent / "fixtures"
+MODELS = FIXTURES / "models"
+TINY_TEXT = MODELS / "tiny-gemma4-f16.gguf"
+TINY_Q8 = MODELS / "tiny-gemma4-q8_0.gguf"
+TINY_MMPROJ = MODELS / "mmproj-tiny-gemma4-f16.gguf"
+
+
+@pytest.fixture(autouse=True)
+def _test_settings(settings, tmp_path):
+    """Every test runs on the tiny real model, with media and state in its own folder."""
+    settings.GEMMA_MODEL_PATH = str(TINY_TEXT)
+    settings.GEMMA_N_CTX = 512
+    settings.GEMMA_N_THREADS = 2
+    settings.GEMMA_MAX_TOKENS = 48
+    settings.MEDIA_ROOT = tmp_path / "media"
+    # Real hashing costs ~0.3 s a user; tests create five per case.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+
+
+@pytest.fixture
+def people(db):
+    return make_people()
+
+
+@pytest.fixture
+def fresh_engine():
+    """Load the engine from the current settings, and drop it after the test."""
+    from analysis.inference import engine
+
+    engine.reset_engine()
+    yield engine
+    engine.reset_engine()

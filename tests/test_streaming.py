@@ -1,0 +1,57 @@
+"""Tokens reach browsers in batches, each batch logged with a sequence number first."""
+
+from __future__ import annotations
+
+import pytest
+
+from analysis import streaming
+from analysis.models import Analysis
+
+pytestmark = pytest.mark.django_db
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def analysis(people):
+    return Analysis.objects.create(case=people.case, created_by=people.bob, question="Q?")
+
+
+def test_it_batches_tokens_within_the_interval(analysis):
+    clock = Clock()
+    stream = streaming.TokenStream(analysis, interval=0.05, clock=clock)
+    for token in ["a", "b", "c"]:
+        stream.push(token)
+    assert analysis.chunks.count() == 0  # nothing sent before the interval elapses
+    clock.now += 0.06
+    stream.push("d")
+    stream.push("e")
+    stream.flush()
+    assert list(analysis.chunks.values_list("seq", "text")) == [(1, "abcd"), (2, "e")]
+
+
+def test_an_empty_flush_sends_nothing(analysis):
+    stream = streaming.TokenStream(analysis, interval=0.05, clock=Clock())
+    stream.flush()
+    assert analysis.chunks.count() == 0
+
+
+def test_a_client_resumes_after_its_last_sequence_number(analysis):
+    for seq, text in enumerate(["one ", "two ", "three"], start=1):
+        analysis.chunks.create(seq=seq, text=text)
+    missed = streaming.chunks_after(analysis, 1)
+    assert [(m["seq"], m["text"]) for m in missed] == [(2, "two "), (3, "three")]
+    assert streaming.chunks_after(analysis, 3) == []
+
+
+def test_it_continues_numbering_after_existing_chunks(analysis):
+    analysis.chunks.create(seq=1, text="x")
+    stream = streaming.TokenStream(analysis, interval=0.0, clock=Clock())
+    stream.push("y")
+    assert list(analysis.chunks.values_list("seq", flat=True)) == [1, 2]
