@@ -1,7 +1,12 @@
 """Who may see and change what. Every view, download, consumer and link builder asks here.
 
 Anyone who may not see a case gets 404 for all of its URLs, guessed UUIDs included: a 403
-would confirm that the case exists.
+would confirm that the case exists. Members who may see a case but not do something in it
+get 403 — they already know it exists.
+
+Staff administrators stand outside the need-to-know wall: they see case *metadata* on staff
+pages, never media or answers, unless they are members or hold an active break-glass grant
+(read-only, time-limited, with a typed reason, kept for the audit trail).
 """
 
 from __future__ import annotations
@@ -10,12 +15,15 @@ import enum
 import uuid
 from dataclasses import dataclass
 
-from django.db.models import QuerySet
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import F, QuerySet
 from django.http import Http404
 
-from analysis.models import Case, Membership
+from analysis.models import BreakGlass, Case, Membership
 
 Role = Membership.Role
+# Not a membership role: what an active break-glass grant gives a staff member.
+BREAK_GLASS = "break-glass"
 
 
 class Action(enum.StrEnum):
@@ -23,66 +31,95 @@ class Action(enum.StrEnum):
     ASK = "ask"  # ask the model a question
     UPLOAD = "upload"
     COMMENT = "comment"
-    MANAGE = "manage"  # members, settings, close / archive / reopen
+    MANAGE = "manage"  # edit the case, manage members
+    SET_STATUS = "set_status"  # close / archive / reopen
 
 
-# What each role may do on an open case. Closed and archived cases only allow VIEW, and
-# owners may MANAGE them (that is how a case is reopened).
 ROLE_ACTIONS: dict[str, frozenset[Action]] = {
     Role.OWNER: frozenset(Action),
     Role.REVIEWER: frozenset({Action.VIEW, Action.ASK, Action.UPLOAD, Action.COMMENT}),
     Role.VIEWER: frozenset({Action.VIEW}),
+    BREAK_GLASS: frozenset({Action.VIEW}),
 }
-READ_ONLY_ACTIONS = frozenset({Action.VIEW, Action.MANAGE})
+# A closed or archived case is read-only for everyone; its owners may only change its status
+# (that is how it is reopened).
+ACTIONS_ON_READ_ONLY_CASE = frozenset({Action.VIEW, Action.SET_STATUS})
 
 
 @dataclass(frozen=True)
 class CaseAccess:
     case: Case
     role: str | None
+    break_glass: BreakGlass | None = None
 
     def can(self, action: Action) -> bool:
         if self.role is None or action not in ROLE_ACTIONS[self.role]:
             return False
-        return self.case.is_writable or action in READ_ONLY_ACTIONS
+        return self.case.is_writable or action in ACTIONS_ON_READ_ONLY_CASE
+
+
+def _active_user(user) -> bool:
+    return bool(user and user.is_authenticated and user.is_active)
+
+
+def is_staff(user) -> bool:
+    return _active_user(user) and user.is_staff
 
 
 def visible_cases(user) -> QuerySet[Case]:
-    """The cases a user is a member of (the "my cases" list)."""
-    if not user.is_authenticated or not user.is_active:
+    """The cases a user is a member of, each annotated with `my_role`."""
+    if not _active_user(user):
         return Case.objects.none()
-    return Case.objects.filter(memberships__user=user)
+    # The join is filtered to this user, so F() reads this user's own membership row.
+    return Case.objects.filter(memberships__user=user).annotate(my_role=F("memberships__role"))
 
 
-def role_of(user, case: Case) -> str | None:
-    if not user.is_authenticated or not user.is_active:
-        return None
-    return Membership.objects.filter(case=case, user=user).values_list("role", flat=True).first()
+def staff_cases(user) -> QuerySet[Case]:
+    """All cases, for staff metadata pages only (no media, no answers)."""
+    if not is_staff(user):
+        return Case.objects.none()
+    return Case.objects.all()
 
 
-def case_access(user, case_id: uuid.UUID | str) -> CaseAccess | None:
-    """The case and the user's role in it, or None when the user may not see it at all."""
+def _parse_case_id(case_id) -> uuid.UUID | None:
     try:
-        case = Case.objects.get(pk=case_id)
-    except (Case.DoesNotExist, ValueError, TypeError):
+        return case_id if isinstance(case_id, uuid.UUID) else uuid.UUID(str(case_id))
+    except (ValueError, TypeError, AttributeError, ValidationError):
         return None
-    role = role_of(user, case)
-    if role is None:
+
+
+def case_access(user, case_id) -> CaseAccess | None:
+    """The case and the user's standing in it, or None when the user may not see it at all."""
+    case_uuid = _parse_case_id(case_id)
+    if case_uuid is None or not _active_user(user):
         return None
-    return CaseAccess(case, role)
+    case = Case.objects.filter(pk=case_uuid).first()
+    if case is None:
+        return None
+    role = Membership.objects.filter(case=case, user=user).values_list("role", flat=True).first()
+    if role is not None:
+        return CaseAccess(case, role)
+    if user.is_staff:
+        grant = BreakGlass.active(case).filter(user=user).first()
+        if grant is not None:
+            return CaseAccess(case, BREAK_GLASS, grant)
+    return None
 
 
 def get_case_or_404(user, case_id, action: Action = Action.VIEW) -> CaseAccess:
-    """The case if the user may do `action` in it; 404 if they may not even see it.
-
-    A member who may see the case but not do `action` gets PermissionDenied (403): they
-    already know the case exists, and a 404 would only confuse them.
-    """
-    from django.core.exceptions import PermissionDenied
-
+    """The case if the user may do `action` in it; 404 if they may not even see it."""
     access = case_access(user, case_id)
     if access is None or not access.can(Action.VIEW):
         raise Http404("No such case.")
     if not access.can(action):
         raise PermissionDenied("Your role in this case does not allow that.")
     return access
+
+
+def get_case_for_staff_or_404(user, case_id) -> Case:
+    """Case metadata for staff pages (break-glass form): staff only, everyone else 404."""
+    case_uuid = _parse_case_id(case_id)
+    case = Case.objects.filter(pk=case_uuid).first() if case_uuid and is_staff(user) else None
+    if case is None:
+        raise Http404("No such case.")
+    return case

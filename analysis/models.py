@@ -46,6 +46,24 @@ class Case(models.Model):
         """Closed and archived cases are read-only for everyone."""
         return self.status == self.Status.OPEN
 
+    # Which status changes an owner may make, and from where.
+    TRANSITIONS = {
+        "close": ({Status.OPEN}, Status.CLOSED),
+        "archive": ({Status.OPEN, Status.CLOSED}, Status.ARCHIVED),
+        "reopen": ({Status.CLOSED, Status.ARCHIVED}, Status.OPEN),
+    }
+
+    def can_transition(self, verb: str) -> bool:
+        sources, _ = self.TRANSITIONS.get(verb, ((), None))
+        return self.status in sources
+
+    def transition(self, verb: str) -> None:
+        sources, target = self.TRANSITIONS[verb]
+        if self.status not in sources:
+            raise ValueError(f"A {self.status} case cannot be {verb}d.")
+        self.status = target
+        self.save(update_fields=["status", "updated_at"])
+
     @classmethod
     @transaction.atomic
     def create_with_owner(cls, *, user, **fields) -> Case:
@@ -74,6 +92,61 @@ class Membership(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} ({self.role}) in {self.case}"
+
+    def is_last_owner(self) -> bool:
+        """A case always keeps at least one owner: the last one cannot leave or step down."""
+        if self.role != self.Role.OWNER:
+            return False
+        owners = Membership.objects.filter(case_id=self.case_id, role=self.Role.OWNER)
+        return not owners.exclude(pk=self.pk).exists()
+
+
+class BreakGlass(models.Model):
+    """Time-limited read access for a staff member who is not in the case, with a reason.
+
+    Staff see case metadata on staff pages; media and answers stay behind the need-to-know
+    wall unless they open one of these. Every grant is kept (the audit trail reads them).
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="break_glasses")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    reason = models.TextField()
+    opened_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    # Set once the expiry has been written to the audit trail by the periodic sweep.
+    expiry_recorded = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["-opened_at"]
+        indexes = [models.Index(fields=["case", "user", "expires_at"])]
+
+    def __str__(self) -> str:
+        return f"break-glass by {self.user} on {self.case} until {self.expires_at:%Y-%m-%d %H:%M}"
+
+    @property
+    def is_active(self) -> bool:
+        return self.expires_at > timezone.now()
+
+    @classmethod
+    def open(cls, *, case: Case, user, reason: str) -> BreakGlass:
+        now = timezone.now()
+        return cls.objects.create(
+            case=case,
+            user=user,
+            reason=reason,
+            opened_at=now,
+            expires_at=now + timedelta(seconds=settings.BREAK_GLASS_SECONDS),
+        )
+
+    @classmethod
+    def active(cls, case: Case | None = None):
+        rows = cls.objects.filter(expires_at__gt=timezone.now())
+        return rows.filter(case=case) if case is not None else rows
+
+    @classmethod
+    def expired_unrecorded(cls):
+        return cls.objects.filter(expires_at__lte=timezone.now(), expiry_recorded=False)
 
 
 class Analysis(models.Model):

@@ -202,6 +202,11 @@ STREAM_FLUSH_INTERVAL = envfloat("STREAM_FLUSH_INTERVAL", 0.05)
 # A running analysis whose heartbeat is older than this is failed by the sweep.
 ANALYSIS_STALE_AFTER = envint("ANALYSIS_STALE_AFTER", 120)
 
+# --- Cases ------------------------------------------------------------------------------------
+# How long a staff member's break-glass access to a case lasts, in seconds.
+BREAK_GLASS_SECONDS = envint("BREAK_GLASS_SECONDS", 3600)
+CASES_PER_PAGE = envint("CASES_PER_PAGE", 25)
+
 # --- Security ---------------------------------------------------------------------------------
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SECURE = envbool("SECURE_COOKIES", False)

@@ -28,7 +28,9 @@ def test_quantized_model_runs_without_illegal_instruction():
         f"m = Llama(model_path={str(TINY_Q8)!r}, n_ctx=128, n_threads=2, verbose=False)\n"
         "print(len(m.create_completion('Hello', max_tokens=4, temperature=0)['choices']))\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 0, (
         f"exit {result.returncode}: llama-cpp-python is not the portable build "
         f"(see README, GUIDE §3). {result.stderr[-500:]}"

@@ -1,18 +1,37 @@
 from __future__ import annotations
 
+from django.conf import settings
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
 
 from analysis import access
 from analysis.forms import AskForm, CaseForm
 from analysis.models import Case
 
+STATUS_FILTERS = {
+    "": Q(status__in=[Case.Status.OPEN, Case.Status.CLOSED]),  # archived cases hide by default
+    "all": Q(),
+    **{status: Q(status=status) for status in Case.Status.values},
+}
+
 
 @login_required
 def case_list(request: HttpRequest) -> HttpResponse:
-    cases = access.visible_cases(request.user).exclude(status=Case.Status.ARCHIVED)
-    return render(request, "analysis/cases/list.html", {"cases": cases[:200]})
+    status = request.GET.get("status", "")
+    query = request.GET.get("q", "").strip()
+    cases = access.visible_cases(request.user).filter(STATUS_FILTERS.get(status, Q()))
+    if query:
+        cases = cases.filter(Q(title__icontains=query) | Q(reference__icontains=query))
+    page = Paginator(cases.order_by("-updated_at", "id"), settings.CASES_PER_PAGE).get_page(
+        request.GET.get("page")
+    )
+    context = {"page": page, "q": query, "status": status, "statuses": Case.Status.choices}
+    return render(request, "analysis/cases/list.html", context)
 
 
 @login_required
@@ -30,20 +49,45 @@ def case_detail(request: HttpRequest, case_id) -> HttpResponse:
     return render_case(request, found, AskForm())
 
 
+@login_required
+def case_edit(request: HttpRequest, case_id) -> HttpResponse:
+    found = access.get_case_or_404(request.user, case_id, access.Action.MANAGE)
+    form = CaseForm(request.POST or None, instance=found.case)
+    if request.method == "POST" and form.is_valid():
+        form.save()
+        messages.success(request, "Case updated.")
+        return redirect("case-detail", case_id=found.case.id)
+    return render(request, "analysis/cases/form.html", {"form": form, "case": found.case})
+
+
+@login_required
+@require_POST
+def case_set_status(request: HttpRequest, case_id) -> HttpResponse:
+    found = access.get_case_or_404(request.user, case_id, access.Action.SET_STATUS)
+    verb = request.POST.get("action", "")
+    if not found.case.can_transition(verb):
+        messages.error(request, f"A {found.case.status} case cannot do “{verb}”.")
+    else:
+        found.case.transition(verb)
+        messages.success(request, f"Case {found.case.get_status_display().lower()}.")
+    return redirect("case-detail", case_id=found.case.id)
+
+
 def render_case(request: HttpRequest, found: access.CaseAccess, ask_form, status=200):
-    analyses = found.case.analyses.select_related("created_by")[:50]
-    return render(
-        request,
-        "analysis/cases/detail.html",
-        {
-            "case": found.case,
-            "role": found.role,
-            "can_ask": found.can(access.Action.ASK),
-            "ask_form": ask_form,
-            "cards": [analysis_card(a) for a in analyses],
-        },
-        status=status,
-    )
+    case = found.case
+    analyses = case.analyses.select_related("created_by")[:50]
+    context = {
+        "case": case,
+        "access": found,
+        "can_ask": found.can(access.Action.ASK),
+        "can_manage": found.can(access.Action.MANAGE),
+        "can_set_status": found.can(access.Action.SET_STATUS),
+        "transitions": [verb for verb in Case.TRANSITIONS if case.can_transition(verb)],
+        "members": case.memberships.select_related("user").order_by("role", "user__username"),
+        "ask_form": ask_form,
+        "cards": [analysis_card(a) for a in analyses],
+    }
+    return render(request, "analysis/cases/detail.html", context, status=status)
 
 
 def analysis_card(analysis) -> dict:

@@ -1,0 +1,82 @@
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from analysis import access
+from analysis.forms import MemberAddForm, MemberRoleForm
+from analysis.models import Membership
+
+
+@login_required
+def member_list(request: HttpRequest, case_id) -> HttpResponse:
+    found = access.get_case_or_404(request.user, case_id)
+    can_manage = found.can(access.Action.MANAGE)
+    members = found.case.memberships.select_related("user").order_by("role", "user__username")
+    context = {
+        "case": found.case,
+        "access": found,
+        "members": members,
+        "can_manage": can_manage,
+        "add_form": MemberAddForm(case=found.case) if can_manage else None,
+        "roles": Membership.Role.choices,
+    }
+    return render(request, "analysis/cases/members.html", context)
+
+
+@login_required
+@require_POST
+def member_add(request: HttpRequest, case_id) -> HttpResponse:
+    found = access.get_case_or_404(request.user, case_id, access.Action.MANAGE)
+    form = MemberAddForm(request.POST, case=found.case)
+    if form.is_valid():
+        Membership.objects.create(
+            case=found.case, user=form.cleaned_data["user"], role=form.cleaned_data["role"]
+        )
+        messages.success(request, f"{form.cleaned_data['user'].get_username()} added.")
+    else:
+        for error in form.errors.values():
+            messages.error(request, " ".join(error))
+    return redirect("member-list", case_id=found.case.id)
+
+
+@login_required
+@require_POST
+def member_role(request: HttpRequest, case_id, membership_id: int) -> HttpResponse:
+    found = access.get_case_or_404(request.user, case_id, access.Action.MANAGE)
+    form = MemberRoleForm(request.POST)
+    with transaction.atomic():
+        member = get_object_or_404(
+            Membership.objects.select_for_update(), pk=membership_id, case=found.case
+        )
+        if not form.is_valid():
+            messages.error(request, "Unknown role.")
+        elif form.cleaned_data["role"] != Membership.Role.OWNER and member.is_last_owner():
+            messages.error(request, "A case always keeps at least one owner.")
+        else:
+            member.role = form.cleaned_data["role"]
+            member.save(update_fields=["role"])
+            messages.success(request, f"{member.user.get_username()} is now {member.role}.")
+    return redirect("member-list", case_id=found.case.id)
+
+
+@login_required
+@require_POST
+def member_remove(request: HttpRequest, case_id, membership_id: int) -> HttpResponse:
+    found = access.get_case_or_404(request.user, case_id, access.Action.MANAGE)
+    with transaction.atomic():
+        member = get_object_or_404(
+            Membership.objects.select_for_update(), pk=membership_id, case=found.case
+        )
+        if member.is_last_owner():
+            messages.error(request, "A case always keeps at least one owner.")
+            return redirect("member-list", case_id=found.case.id)
+        member.delete()
+    messages.success(request, f"{member.user.get_username()} removed.")
+    if member.user_id == request.user.id:
+        return redirect("case-list")
+    return redirect("member-list", case_id=found.case.id)

@@ -1,0 +1,138 @@
+"""Role × action matrix over every URL under a case, plus its WebSocket.
+
+The test enumerates the URL patterns under "cases/<uuid:case_id>/" and fails when one is
+missing from MATRIX, so a new view cannot ship unchecked. Outsiders (and staff without
+break-glass) get 404 everywhere, exactly as for a case that does not exist.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from asgiref.sync import sync_to_async
+from channels.testing import WebsocketCommunicator
+from django.test import Client
+from django.urls import URLPattern, reverse
+
+from analysis import urls as analysis_urls
+from analysis.models import Analysis, BreakGlass, Membership
+from gemma_web.asgi import application
+
+CASE_PREFIX = "cases/<uuid:case_id>/"
+ROLES = ["owner", "reviewer", "viewer", "outsider", "staff", "staff_bg", "anonymous"]
+OK, REDIRECT, FORBIDDEN, NOT_FOUND, TO_LOGIN = 200, 302, 403, 404, "login"
+
+
+def row(owner, reviewer, viewer, outsider=NOT_FOUND, staff=NOT_FOUND, staff_bg=None):
+    """Expected outcome per role; anonymous users are always sent to sign in."""
+    return dict(
+        owner=owner, reviewer=reviewer, viewer=viewer, outsider=outsider, staff=staff,
+        staff_bg=FORBIDDEN if staff_bg is None else staff_bg, anonymous=TO_LOGIN,
+    )  # fmt: skip
+
+
+# name: (method, data, expected outcome per role)
+MATRIX = {
+    "case-detail": ("get", {}, row(OK, OK, OK, staff_bg=OK)),
+    "case-edit": ("get", {}, row(OK, FORBIDDEN, FORBIDDEN)),
+    "case-set-status": ("post", {"action": "close"}, row(REDIRECT, FORBIDDEN, FORBIDDEN)),
+    "member-list": ("get", {}, row(OK, OK, OK, staff_bg=OK)),
+    "member-add": ("post", {"user": "dave", "role": "viewer"}, row(REDIRECT, FORBIDDEN, FORBIDDEN)),
+    "member-role": ("post", {"role": "viewer"}, row(REDIRECT, FORBIDDEN, FORBIDDEN)),
+    "member-remove": ("post", {}, row(REDIRECT, FORBIDDEN, FORBIDDEN)),
+    "break-glass": ("get", {}, row(NOT_FOUND, NOT_FOUND, NOT_FOUND, staff=OK, staff_bg=OK)),
+    "analysis-ask": ("post", {"question": "What happens?"}, row(REDIRECT, REDIRECT, FORBIDDEN)),
+    "analysis-detail": ("get", {}, row(OK, OK, OK, staff_bg=OK)),
+}
+WEBSOCKET = row(True, True, True, outsider=False, staff=False, staff_bg=True) | {"anonymous": False}
+
+
+def case_routes() -> list[str]:
+    return [
+        p.name
+        for p in analysis_urls.urlpatterns
+        if isinstance(p, URLPattern) and str(p.pattern).startswith(CASE_PREFIX)
+    ]
+
+
+def test_every_case_route_is_in_the_matrix():
+    missing = sorted(set(case_routes()) - set(MATRIX))
+    assert not missing, f"add these case routes to the access matrix: {missing}"
+
+
+@pytest.fixture
+def world(people, django_user_model, monkeypatch):
+    monkeypatch.setattr("analysis.tasks.run_analysis.delay", lambda analysis_id: None)
+    staff = django_user_model.objects.create_user("sam", password="x", is_staff=True)
+    staff_bg = django_user_model.objects.create_user("bea", password="x", is_staff=True)
+    django_user_model.objects.create_user("dave", "dave@example.org", "x")
+    BreakGlass.open(case=people.case, user=staff_bg, reason="Regulator request #1234")
+    users = {
+        "owner": people.alice, "reviewer": people.bob, "viewer": people.carol,
+        "outsider": people.mallory, "staff": staff, "staff_bg": staff_bg, "anonymous": None,
+    }  # fmt: skip
+    analysis = Analysis.objects.create(case=people.case, created_by=people.bob, question="Q?")
+    target = Membership.objects.get(case=people.case, user=people.carol)
+    return people.case, users, analysis, target
+
+
+def url_for(name: str, case_id, analysis, membership) -> str:
+    kwargs = {"case_id": case_id}
+    if name == "analysis-detail":
+        kwargs["analysis_id"] = analysis.id
+    if name.startswith("member-") and name not in ("member-list", "member-add"):
+        kwargs["membership_id"] = membership.id
+    return reverse(name, kwargs=kwargs)
+
+
+def outcome(response):
+    if response.status_code == 302 and "/login/" in response["Location"]:
+        return TO_LOGIN
+    return response.status_code
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("name", sorted(MATRIX))
+@pytest.mark.parametrize("role", ROLES)
+def test_matrix(world, client, name, role):
+    case, users, analysis, membership = world
+    method, data, expected = MATRIX[name]
+    if users[role] is not None:
+        client.force_login(users[role])
+    response = getattr(client, method)(url_for(name, case.id, analysis, membership), data)
+    assert outcome(response) == expected[role], f"{role} on {name}"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("name", sorted(MATRIX))
+def test_a_guessed_case_id_is_404_for_everyone_signed_in(world, client, name):
+    case, users, analysis, membership = world
+    method, data, _ = MATRIX[name]
+    for role in ("owner", "staff_bg"):
+        client.force_login(users[role])
+        response = getattr(client, method)(url_for(name, uuid.uuid4(), analysis, membership), data)
+        assert response.status_code == NOT_FOUND, f"{role} on {name}"
+
+
+@pytest.mark.django_db
+def test_an_expired_break_glass_gives_nothing(world, client):
+    case, users, analysis, membership = world
+    BreakGlass.objects.update(expires_at="2000-01-01T00:00:00Z")
+    client.force_login(users["staff_bg"])
+    assert client.get(reverse("case-detail", args=[case.id])).status_code == NOT_FOUND
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("role", ROLES)
+async def test_websocket_matrix(world, role):
+    case, users, _, _ = world
+    headers = [(b"origin", b"http://localhost"), (b"host", b"localhost")]
+    if users[role] is not None:
+        client = Client()
+        await sync_to_async(client.force_login)(users[role])
+        headers.append((b"cookie", f"sessionid={client.cookies['sessionid'].value}".encode()))
+    socket = WebsocketCommunicator(application, f"/ws/cases/{case.id}/", headers=headers)
+    connected, _ = await socket.connect()
+    await socket.disconnect()
+    assert connected is WEBSOCKET[role]
