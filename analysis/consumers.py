@@ -5,6 +5,7 @@ from __future__ import annotations
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.core.exceptions import ValidationError
+from django.utils import timezone
 
 from analysis import access, streaming
 from analysis.models import Analysis
@@ -14,10 +15,13 @@ class CaseConsumer(AsyncJsonWebsocketConsumer):
     async def connect(self) -> None:
         self.case_id = self.scope["url_route"]["kwargs"]["case_id"]
         self.group = streaming.case_group(self.case_id)
-        if not await self._may_view():
+        found = await self._access()
+        if found is None:
             # Same answer as for a case that does not exist: close before accepting.
             await self.close()
             return
+        # A break-glass grant ends on the clock: checked on every event without a query.
+        self.access_until = found.break_glass.expires_at if found.break_glass else None
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
 
@@ -26,7 +30,7 @@ class CaseConsumer(AsyncJsonWebsocketConsumer):
 
     async def receive_json(self, content: dict, **kwargs) -> None:
         # Access is checked on every message, not only at connect: membership can change.
-        if not await self._may_view():
+        if await self._access() is None:
             await self.close()
             return
         if content.get("type") == "resume":
@@ -34,15 +38,26 @@ class CaseConsumer(AsyncJsonWebsocketConsumer):
                 await self.send_json(_client_message(message))
 
     async def analysis_tokens(self, event: dict) -> None:
-        await self.send_json(_client_message(event))
+        await self._forward(event)
 
     async def analysis_status(self, event: dict) -> None:
+        await self._forward(event)
+
+    async def access_revoked(self, event: dict) -> None:
+        """A member was removed (or signed out): their open sockets on the case close now."""
+        if event["user"] == self.scope["user"].pk:
+            await self.close()
+
+    async def _forward(self, event: dict) -> None:
+        if self.access_until is not None and timezone.now() >= self.access_until:
+            await self.close()
+            return
         await self.send_json(_client_message(event))
 
     @database_sync_to_async
-    def _may_view(self) -> bool:
+    def _access(self) -> access.CaseAccess | None:
         found = access.case_access(self.scope["user"], self.case_id)
-        return found is not None and found.can(access.Action.VIEW)
+        return found if found is not None and found.can(access.Action.VIEW) else None
 
     @database_sync_to_async
     def _missed(self, analysis_id, after) -> list[dict]:

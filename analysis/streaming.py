@@ -51,6 +51,11 @@ def publish_status(analysis: Analysis) -> None:
     _send(analysis.case_id, status_message(analysis))
 
 
+def revoke_access(case_id, user_id: int) -> None:
+    """Close a user's open sockets on a case (membership removed)."""
+    _send(case_id, {"type": "access.revoked", "user": user_id})
+
+
 def chunks_after(analysis: Analysis, after: int) -> list[dict]:
     """The token messages a client missed, in order, straight from the log."""
     rows = analysis.chunks.filter(seq__gt=after).order_by("seq").values_list("seq", "text")

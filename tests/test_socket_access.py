@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 import pytest
@@ -43,3 +44,47 @@ async def test_a_guessed_case_id_is_refused(people):
 
 async def test_a_foreign_origin_is_refused(people):
     assert not await connect(people.alice, people.case.id, origin=b"https://evil.example")
+
+
+async def test_removing_a_member_closes_their_open_socket(people):
+    from django.urls import reverse
+
+    from analysis.models import Membership
+
+    carol = Client()
+    await sync_to_async(carol.force_login)(people.carol)
+    cookie = f"sessionid={carol.cookies['sessionid'].value}".encode()
+    headers = [(b"origin", b"http://localhost"), (b"host", b"localhost"), (b"cookie", cookie)]
+    socket = WebsocketCommunicator(application, f"/ws/cases/{people.case.id}/", headers=headers)
+    assert (await socket.connect())[0]
+
+    owner = Client()
+    await sync_to_async(owner.force_login)(people.alice)
+    membership = await Membership.objects.aget(case=people.case, user=people.carol)
+    url = reverse("member-remove", args=[people.case.id, membership.id])
+    await sync_to_async(owner.post)(url)
+    assert (await socket.receive_output(timeout=5))["type"] == "websocket.close"
+
+
+async def test_an_expired_break_glass_socket_closes_on_the_next_event(people):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from analysis import streaming
+    from analysis.models import Analysis, BreakGlass
+
+    soon = timezone.now() + timedelta(seconds=1)
+    await BreakGlass.objects.acreate(
+        case=people.case, user=people.admin, reason="Audit", expires_at=soon
+    )
+    staff = Client()
+    await sync_to_async(staff.force_login)(people.admin)
+    cookie = f"sessionid={staff.cookies['sessionid'].value}".encode()
+    headers = [(b"origin", b"http://localhost"), (b"host", b"localhost"), (b"cookie", cookie)]
+    socket = WebsocketCommunicator(application, f"/ws/cases/{people.case.id}/", headers=headers)
+    assert (await socket.connect())[0]
+    analysis = await Analysis.objects.acreate(case=people.case, created_by=people.bob, question="Q")
+    await asyncio.sleep(1.1)
+    await sync_to_async(streaming.publish_status)(analysis)
+    assert (await socket.receive_output(timeout=5))["type"] == "websocket.close"

@@ -7,7 +7,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from analysis import access
+from analysis import access, streaming
 from analysis.forms import MemberAddForm, MemberRoleForm
 from analysis.models import Membership
 
@@ -76,6 +76,8 @@ def member_remove(request: HttpRequest, case_id, membership_id: int) -> HttpResp
             messages.error(request, "A case always keeps at least one owner.")
             return redirect("member-list", case_id=found.case.id)
         member.delete()
+        case_id, user_id = found.case.id, member.user_id
+        transaction.on_commit(lambda: streaming.revoke_access(case_id, user_id))
     messages.success(request, f"{member.user.get_username()} removed.")
     if member.user_id == request.user.id:
         return redirect("case-list")
