@@ -4,7 +4,7 @@ import logging
 import os
 
 from celery import Celery
-from celery.signals import worker_ready
+from celery.signals import worker_ready, worker_shutdown
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gemma_web.settings")
 
@@ -28,3 +28,11 @@ def _preload_model(**_kwargs) -> None:
         get_engine()
     except EngineError:
         logging.getLogger(__name__).exception("could not preload the model")
+
+
+@worker_shutdown.connect
+def _close_model(**_kwargs) -> None:
+    """Free the model while the interpreter is whole (Llama.__del__ at exit fails noisily)."""
+    from analysis.inference.engine import reset_engine
+
+    reset_engine()

@@ -14,6 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from django.conf import settings
+from jinja2 import TemplateError
+
+from analysis.inference.prompts import fold_system_prompt
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +111,12 @@ class Engine:
         log.info("loaded %s in %.2fs", path.name, self.load_seconds)
 
     def render(self, messages: list[dict]):
-        return self.formatter(messages=messages)
+        try:
+            return self.formatter(messages=messages)
+        except (TemplateError, ValueError):
+            # Some templates refuse a system role (raise_exception); small models answer far
+            # better with a real system turn where the template has one, so only fold here.
+            return self.formatter(messages=fold_system_prompt(messages))
 
     def tokenize_prompt(self, rendered) -> list[int]:
         return self.llm.tokenize(

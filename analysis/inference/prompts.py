@@ -11,5 +11,16 @@ SYSTEM_PROMPT = (
 
 
 def build_messages(analysis: Analysis) -> list[dict]:
-    # The system prompt is folded into the user turn: Gemma chat templates have no system role.
-    return [{"role": "user", "content": f"{SYSTEM_PROMPT}\n\n{analysis.question}"}]
+    return [
+        {"role": "system", "content": SYSTEM_PROMPT},
+        {"role": "user", "content": analysis.question},
+    ]
+
+
+def fold_system_prompt(messages: list[dict]) -> list[dict]:
+    """For chat templates without a system role: the system text opens the first user turn."""
+    system = "\n\n".join(m["content"] for m in messages if m["role"] == "system")
+    rest = [dict(m) for m in messages if m["role"] != "system"]
+    if system and rest:
+        rest[0]["content"] = f"{system}\n\n{rest[0]['content']}"
+    return rest

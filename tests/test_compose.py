@@ -1,0 +1,164 @@
+"""compose.yaml against the code: Docker does not run here, so check what it would run.
+
+Every command must name things that exist (the Celery app, the ASGI application, queues
+that tasks are routed to), every variable set on our containers must be one the code reads,
+and the production must-haves (Redis AOF + noeviction, a GPU for the solo inference worker,
+read-only models) must stay in place.
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from celery import Celery
+from celery.app.utils import find_app
+from django.conf import settings
+
+from gemma_web.supervisor import site_children
+
+ROOT = Path(__file__).resolve().parent.parent
+# Queues that workers consume before any task is routed there (GUIDE §1: media/ is next).
+PLANNED_QUEUES = {"media"}
+ENV_READ = re.compile(
+    r"""(?:os\.environ\.get|os\.getenv|os\.environ\.setdefault|env(?:bool|int|float|list))"""
+    r"""\(\s*["'](\w+)["']|os\.environ\[\s*["'](\w+)["']\s*\]|["'](\w+)["']\s+in\s+os\.environ"""
+)
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    return yaml.safe_load((ROOT / "compose.yaml").read_text())
+
+
+@pytest.fixture(scope="module")
+def app_services(compose) -> dict[str, dict[str, Any]]:
+    """The services that run our image (the others are stock postgres and redis)."""
+    return {name: svc for name, svc in compose["services"].items() if "build" in svc}
+
+
+def _command(service: dict[str, Any]) -> list[str]:
+    command = service.get("command", [])
+    return command.split() if isinstance(command, str) else [str(part) for part in command]
+
+
+def _option(argv: list[str], short: str, long: str) -> str | None:
+    for i, arg in enumerate(argv):
+        if arg in (short, long):
+            return argv[i + 1]
+        if arg.startswith(long + "="):
+            return arg.split("=", 1)[1]
+    return None
+
+
+def _env_names_read_by_code() -> set[str]:
+    names: set[str] = set()
+    for package in ("gemma_web", "analysis"):
+        for path in (ROOT / package).rglob("*.py"):
+            for match in ENV_READ.finditer(path.read_text()):
+                names.update(group for group in match.groups() if group)
+    return names
+
+
+def _celery_services(app_services) -> dict[str, list[str]]:
+    return {
+        name: _command(svc) for name, svc in app_services.items() if _command(svc)[:1] == ["celery"]
+    }
+
+
+def test_it_runs_web_workers_beat_and_the_services(compose, app_services):
+    assert {"postgres", "redis", "web", "worker-inference", "worker", "beat"} <= set(
+        compose["services"]
+    )
+    assert set(app_services) >= {"web", "worker-inference", "worker", "beat", "migrate"}
+
+
+def test_it_names_a_celery_app_that_exists(app_services):
+    for name, argv in _celery_services(app_services).items():
+        app = find_app(_option(argv, "-A", "--app"))
+        assert isinstance(app, Celery), name
+        assert app.main == "gemma_web"
+
+
+def test_it_consumes_every_routed_queue_and_only_known_ones(app_services):
+    routed = {route["queue"] for route in settings.CELERY_TASK_ROUTES.values()}
+    known = routed | {settings.CELERY_TASK_DEFAULT_QUEUE} | PLANNED_QUEUES
+    consumed: set[str] = set()
+    for name, argv in _celery_services(app_services).items():
+        if "worker" in argv:
+            queues = set(_option(argv, "-Q", "--queues").split(","))
+            assert queues <= known, f"{name} consumes unknown queues {queues - known}"
+            consumed |= queues
+    assert routed <= consumed, f"no worker for {routed - consumed}"
+
+
+def test_it_serves_the_asgi_application_that_exists(app_services):
+    argv = _command(app_services["web"])
+    assert argv[0] == "uvicorn"
+    module, attr = argv[1].split(":")
+    assert callable(getattr(importlib.import_module(module), attr))
+    assert argv[1] == settings.ASGI_APPLICATION.replace(".application", ":application")
+
+
+def test_it_sets_only_variables_the_code_reads(app_services):
+    read = _env_names_read_by_code()
+    for name, service in app_services.items():
+        unknown = set(service.get("environment", {})) - read
+        assert not unknown, f"{name} sets {unknown}, which no code in gemma_web/ or analysis/ reads"
+
+
+def test_it_runs_redis_with_aof_and_noeviction(compose):
+    argv = " ".join(_command(compose["services"]["redis"]))
+    assert "--appendonly yes" in argv
+    assert "--maxmemory-policy noeviction" in argv
+
+
+def test_it_runs_inference_solo_on_a_gpu_with_read_only_models(app_services):
+    service = app_services["worker-inference"]
+    argv = _command(service)
+    assert _option(argv, "-Q", "--queues") == "inference"
+    assert "--pool=solo" in argv and _option(argv, "-c", "--concurrency") == "1"
+    devices = service["deploy"]["resources"]["reservations"]["devices"]
+    assert any(d["driver"] == "nvidia" and "gpu" in d["capabilities"] for d in devices)
+    mounts = [v for v in service["volumes"] if isinstance(v, dict) and v["target"] == "/models"]
+    assert mounts and all(mount["read_only"] for mount in mounts)
+    env = service["environment"]
+    assert env["GEMMA_PRELOAD_MODEL"] == "1"
+    assert env["GEMMA_MODEL_PATH"].startswith("/models/")
+    assert env["GEMMA_MMPROJ_PATH"].startswith("/models/")
+
+
+def test_it_starts_workers_like_the_run_command_does(app_services):
+    """compose and `scripts/run` must not drift apart in how they run a worker."""
+    specs = site_children(python="python", host="h", port=1, redis_url="redis://h:1/0", valkey=None)
+    local = {spec.name: spec.argv for spec in specs}
+    for service, child in (("worker-inference", "inference"), ("worker", "worker")):
+        argv = _command(app_services[service])
+        for short, long in (("-Q", "--queues"), ("-n", "--hostname")):
+            assert _option(argv, short, long) == _option(local[child], short, long), service
+        assert ("--pool=solo" in argv) == ("--pool=solo" in local[child]), service
+
+
+def test_it_migrates_once_before_web_starts(app_services):
+    assert _command(app_services["migrate"])[-2:] == ["migrate", "--noinput"]
+    assert app_services["web"]["depends_on"]["migrate"]["condition"] == (
+        "service_completed_successfully"
+    )
+
+
+def test_it_checks_the_health_of_long_running_services(compose):
+    for name in ("postgres", "redis", "web", "worker-inference", "worker"):
+        assert compose["services"][name].get("healthcheck", {}).get("test"), name
+
+
+def test_it_keeps_state_on_volumes(compose, app_services):
+    for name in ("web", "worker-inference", "worker"):
+        targets = [v.split(":")[1] for v in app_services[name]["volumes"] if isinstance(v, str)]
+        assert {"/data/media", "/data/var"} <= set(targets), name
+        env = app_services[name]["environment"]
+        assert env["MEDIA_ROOT"] == "/data/media" and env["GEMMA_VAR_DIR"] == "/data/var"
+    assert {"pgdata", "redisdata", "media", "var"} <= set(compose["volumes"])
