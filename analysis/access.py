@@ -16,6 +16,7 @@ import uuid
 from dataclasses import dataclass
 
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
 from django.db.models import F, QuerySet
 from django.http import Http404
 
@@ -30,9 +31,11 @@ class Action(enum.StrEnum):
     VIEW = "view"  # read the case, its media and answers
     ASK = "ask"  # ask the model a question
     UPLOAD = "upload"
+    DELETE_MEDIA = "delete_media"  # remove an item's files (its row stays as proof)
     COMMENT = "comment"
     MANAGE = "manage"  # edit the case, manage members
     SET_STATUS = "set_status"  # close / archive / reopen
+    AUDIT = "audit"  # read, export and verify the case's audit trail
 
 
 ROLE_ACTIONS: dict[str, frozenset[Action]] = {
@@ -43,7 +46,7 @@ ROLE_ACTIONS: dict[str, frozenset[Action]] = {
 }
 # A closed or archived case is read-only for everyone; its owners may only change its status
 # (that is how it is reopened).
-ACTIONS_ON_READ_ONLY_CASE = frozenset({Action.VIEW, Action.SET_STATUS})
+ACTIONS_ON_READ_ONLY_CASE = frozenset({Action.VIEW, Action.SET_STATUS, Action.AUDIT})
 
 
 @dataclass(frozen=True)
@@ -123,3 +126,58 @@ def get_case_for_staff_or_404(user, case_id) -> Case:
     if case is None:
         raise Http404("No such case.")
     return case
+
+
+def is_auditor(user) -> bool:
+    """Staff auditors (permission analysis.audit_cases) read every audit trail, global too.
+
+    Auditing is not need-to-know access: they see events, never media or answers.
+    """
+    return is_staff(user) and user.has_perm("analysis.audit_cases")
+
+
+def may_audit(user, case: Case) -> bool:
+    if is_auditor(user):
+        return True
+    access = case_access(user, case.pk)
+    return access is not None and access.can(Action.AUDIT)
+
+
+def get_case_to_audit_or_404(user, case_id) -> Case:
+    """The case whose audit trail `user` may read: owners and staff auditors.
+
+    Other members get 403 (they know the case exists), everyone else 404, as everywhere.
+    """
+    if is_auditor(user):
+        case_uuid = _parse_case_id(case_id)
+        case = Case.objects.filter(pk=case_uuid).first() if case_uuid else None
+        if case is None:
+            raise Http404("No such case.")
+        return case
+    return get_case_or_404(user, case_id, Action.AUDIT).case
+
+
+def record_break_glass_expiries() -> int:
+    """Write each lapsed break-glass grant's expiry to the case's audit trail, once (beat)."""
+    from analysis import audit
+    from analysis.models import AuditEvent
+
+    recorded = 0
+    for grant in BreakGlass.expired_unrecorded().select_related("user"):
+        with transaction.atomic():
+            # Only the call that flips the flag records: two sweeps never write it twice.
+            flipped = BreakGlass.objects.filter(pk=grant.pk, expiry_recorded=False).update(
+                expiry_recorded=True
+            )
+            if flipped:
+                audit.record(
+                    AuditEvent.Action.BREAK_GLASS_EXPIRED,
+                    case=grant.case_id,
+                    target=grant,
+                    details={
+                        "user": grant.user.get_username(),
+                        "opened_at": grant.opened_at.isoformat(),
+                    },
+                )
+                recorded += 1
+    return recorded

@@ -43,6 +43,9 @@ class CaseConsumer(AsyncJsonWebsocketConsumer):
     async def analysis_status(self, event: dict) -> None:
         await self._forward(event)
 
+    async def media_status(self, event: dict) -> None:
+        await self._forward(event)
+
     async def access_revoked(self, event: dict) -> None:
         """A member was removed (or signed out): their open sockets on the case close now."""
         if event["user"] == self.scope["user"].pk:

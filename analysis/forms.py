@@ -5,7 +5,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db.models import Q
 
-from analysis.models import Case, Membership
+from analysis.models import Case, MediaAsset, Membership
 
 
 class CaseForm(forms.ModelForm):
@@ -22,7 +22,7 @@ class CaseForm(forms.ModelForm):
 class AskForm(forms.Form):
     question = forms.CharField(strip=True)
 
-    def __init__(self, *args, **kwargs) -> None:
+    def __init__(self, *args, case: Case | None = None, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         # Built here, not at import, so the limit follows settings (and test overrides).
         self.fields["question"] = forms.CharField(
@@ -30,6 +30,14 @@ class AskForm(forms.Form):
             max_length=settings.QUESTION_MAX_CHARS,
             widget=forms.Textarea(attrs={"rows": 3, "placeholder": "Ask about this case…"}),
         )
+        # The items the question is about: only this case's, only those ready for the model.
+        ready = MediaAsset.objects.none()
+        if case is not None:
+            ready = case.media.filter(status=MediaAsset.Status.READY).order_by("created_at")
+        self.fields["media"] = forms.ModelMultipleChoiceField(
+            queryset=ready, required=False, widget=forms.CheckboxSelectMultiple, label="About"
+        )
+        self.fields["media"].label_from_instance = lambda a: f"{a.filename} ({a.kind})"
 
 
 class MemberAddForm(forms.Form):
@@ -66,3 +74,44 @@ class BreakGlassForm(forms.Form):
         max_length=2000,
         help_text="Why you need to see this case's media and answers. This is recorded.",
     )
+
+
+class ModelRegisterForm(forms.Form):
+    """A model is named by its path on the server: model files are never uploaded."""
+
+    name = forms.CharField(max_length=100)
+    gguf_path = forms.CharField(max_length=500, label="GGUF path (absolute, on the server)")
+    mmproj_path = forms.CharField(
+        max_length=500, required=False, label="mmproj path (projector for images/audio)"
+    )
+    n_ctx = forms.IntegerField(min_value=256, initial=8192, label="Context (tokens)")
+    n_gpu_layers = forms.IntegerField(min_value=-1, initial=0, label="GPU layers (-1: all)")
+    n_threads = forms.IntegerField(min_value=0, initial=0, label="CPU threads (0: automatic)")
+    default = forms.BooleanField(required=False, label="Make it the default model")
+
+
+class ModelSettingsForm(forms.Form):
+    n_ctx = forms.IntegerField(min_value=256, label="Context (tokens)")
+    n_gpu_layers = forms.IntegerField(min_value=-1, label="GPU layers (-1: all)")
+    n_threads = forms.IntegerField(min_value=0, label="CPU threads (0: automatic)")
+    temperature = forms.FloatField(min_value=0.0, max_value=2.0, help_text="0: greedy")
+    top_k = forms.IntegerField(min_value=0)
+    top_p = forms.FloatField(min_value=0.0, max_value=1.0)
+    min_p = forms.FloatField(min_value=0.0, max_value=1.0)
+    repeat_penalty = forms.FloatField(min_value=0.0, max_value=2.0)
+    seed = forms.IntegerField(min_value=0)
+    max_tokens = forms.IntegerField(min_value=1, label="Answer length (tokens)")
+
+    SAMPLER = ("temperature", "top_k", "top_p", "min_p", "repeat_penalty", "seed", "max_tokens")
+
+    @classmethod
+    def initial_for(cls, model) -> dict:
+        fields = {"n_ctx": model.n_ctx, "n_gpu_layers": model.n_gpu_layers}
+        return fields | {"n_threads": model.n_threads} | dict(model.sampler)
+
+    def changes(self) -> dict:
+        data = self.cleaned_data
+        sampler = {key: data[key] for key in self.SAMPLER}
+        return {key: data[key] for key in ("n_ctx", "n_gpu_layers", "n_threads")} | {
+            "sampler": sampler
+        }

@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import time
+from collections.abc import Callable
 
-from analysis import streaming
+from django.db import transaction
+from django.db.models import Q
+
+from analysis import audit, streaming
+from analysis.inference import registry
 from analysis.inference.engine import EngineError, get_engine
-from analysis.inference.prompts import build_messages
-from analysis.models import Analysis
+from analysis.inference.prompts import build_request
+from analysis.models import Analysis, AuditEvent, LanguageModel
 
 log = logging.getLogger(__name__)
+# How often a running job asks the database whether it was cancelled: one cheap indexed
+# query per interval, whatever the token rate. The engine asks between every two tokens.
+CANCEL_CHECK_SECONDS = 0.2
 
 
 def run_analysis(analysis_id) -> None:
@@ -17,31 +27,34 @@ def run_analysis(analysis_id) -> None:
     if analysis is None:
         log.warning("analysis %s vanished before it ran", analysis_id)
         return
-    if not analysis.start():
+    if not _claim(analysis):
         # Finished, cancelled or out of attempts: tell the watchers the final word anyway.
         streaming.publish_status(analysis)
         return
     streaming.publish_status(analysis)
     stream = streaming.TokenStream(analysis)
     try:
-        engine = get_engine()
-        result = engine.generate(build_messages(analysis), on_token=stream.push)
+        request = build_request(analysis)
+        # A reproduction runs on the model its original ran on, or not at all.
+        spec = registry.spec_for_record(request.replay) if request.replay else None
+        engine = get_engine(spec) if spec else get_engine()
+        result = engine.generate(request, on_token=stream.push, should_stop=_cancel_watch(analysis))
         stream.flush()
-        analysis.model_name = engine.name
-        analysis.save(update_fields=["model_name"])
-        analysis.succeed(
-            result.text,
-            prompt_tokens=result.prompt_tokens,
-            completion_tokens=result.completion_tokens,
-        )
+        _keep_record(analysis, engine, result)
+        if result.finish_reason == "cancelled":
+            _cancelled(analysis)
+        else:
+            _succeed(analysis, result)
     except EngineError as exc:
         stream.flush()
-        analysis.fail(str(exc))
+        if (generation := getattr(exc, "generation", None)) is not None:
+            _keep_record(analysis, engine, generation)  # e.g. an answer that broke its schema
+        _fail(analysis, str(exc))
     except Exception as exc:
         # Anything unexpected still ends the job as failed with its reason, never "running".
         log.exception("analysis %s failed", analysis_id)
         stream.flush()
-        analysis.fail(f"Internal error: {type(exc).__name__}: {exc}")
+        _fail(analysis, f"Internal error: {type(exc).__name__}: {exc}")
     streaming.publish_status(analysis)
 
 
@@ -49,7 +62,7 @@ def fail_stale_analyses() -> int:
     """Fail running jobs whose worker died without telling anyone (run by beat)."""
     count = 0
     for analysis in Analysis.stale():
-        if analysis.fail("The worker stopped responding; the job was stopped."):
+        if _fail(analysis, "The worker stopped responding; the job was stopped."):
             streaming.publish_status(analysis)
             count += 1
     return count
@@ -67,5 +80,107 @@ def enqueue(analysis: Analysis) -> None:
         run_analysis.delay(str(analysis.id))
     except Exception as exc:  # kombu raises a zoo of connection errors
         log.exception("could not enqueue analysis %s", analysis.id)
-        analysis.fail(f"Could not queue the job (broker unavailable): {exc}")
+        _fail(analysis, f"Could not queue the job (broker unavailable): {exc}")
     streaming.publish_status(analysis)
+
+
+# Each state change and its audit event commit together (issue 4): no event for a change
+# that rolled back, no change without its event.
+
+
+def _claim(analysis: Analysis) -> bool:
+    """Start the job and record what happened.
+
+    start() itself fails a job that is out of attempts. With the row locked, the status
+    read first tells whether that failure happened here (record it) or the job had already
+    finished elsewhere (its own event exists).
+    """
+    with transaction.atomic():
+        was_finished = Analysis.objects.select_for_update().get(pk=analysis.pk).is_finished
+        started = analysis.start()
+        if started:
+            audit.record(
+                AuditEvent.Action.ANALYSIS_STARTED,
+                case=analysis.case_id,
+                target=analysis,
+                details={"attempt": analysis.attempts},
+            )
+        elif not was_finished and analysis.status == Analysis.Status.FAILED:
+            _record_failure(analysis)
+    return started
+
+
+def _cancel_watch(analysis: Analysis) -> Callable[[], bool]:
+    """True once the job was cancelled, or finished elsewhere (the sweep failed it)."""
+    next_check = 0.0
+    rows = Analysis.objects.filter(pk=analysis.pk)
+    stop = Q(cancel_requested=True) | ~Q(status=Analysis.Status.RUNNING)
+
+    def should_stop() -> bool:
+        nonlocal next_check
+        now = time.monotonic()
+        if now < next_check:
+            return False
+        next_check = now + CANCEL_CHECK_SECONDS
+        return rows.filter(stop).exists()
+
+    return should_stop
+
+
+def _keep_record(analysis: Analysis, engine, result) -> None:
+    """Which model answered and the reproducibility record, saved whatever the outcome."""
+    model_id = (result.record.get("model") or {}).get("id")
+    analysis.language_model = LanguageModel.objects.filter(pk=model_id or 0).first()
+    analysis.model_name = engine.name
+    analysis.record = result.record
+    analysis.save(update_fields=["model_name", "language_model", "record"])
+
+
+def _cancelled(analysis: Analysis) -> None:
+    with transaction.atomic():
+        if analysis.cancel():
+            audit.record(
+                AuditEvent.Action.ANALYSIS_CANCELLED,
+                case=analysis.case_id,
+                target=analysis,
+                details={"partial_chars": len(analysis.answer)},
+            )
+
+
+def _succeed(analysis: Analysis, result) -> None:
+    with transaction.atomic():
+        if analysis.succeed(
+            result.text,
+            prompt_tokens=result.prompt_tokens,
+            completion_tokens=result.completion_tokens,
+        ):
+            audit.record(
+                AuditEvent.Action.ANALYSIS_FINISHED,
+                case=analysis.case_id,
+                target=analysis,
+                details={
+                    "model": analysis.model_name,
+                    "model_sha256": (result.record.get("model") or {}).get("gguf_sha256", ""),
+                    "prompt_tokens": result.prompt_tokens,
+                    "completion_tokens": result.completion_tokens,
+                    # Proves later that the answer shown is the answer the model gave.
+                    "answer_sha256": hashlib.sha256(result.text.encode()).hexdigest(),
+                },
+            )
+
+
+def _fail(analysis: Analysis, reason: str) -> bool:
+    with transaction.atomic():
+        failed = analysis.fail(reason)
+        if failed:
+            _record_failure(analysis)
+    return failed
+
+
+def _record_failure(analysis: Analysis) -> None:
+    audit.record(
+        AuditEvent.Action.ANALYSIS_FAILED,
+        case=analysis.case_id,
+        target=analysis,
+        details={"reason": analysis.error[:500]},
+    )

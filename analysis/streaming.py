@@ -51,6 +51,21 @@ def publish_status(analysis: Analysis) -> None:
     _send(analysis.case_id, status_message(analysis))
 
 
+def media_status_message(asset) -> dict:
+    return {
+        "type": "media.status",
+        "asset": str(asset.id),
+        "status": asset.status,
+        "reason": asset.status_reason,
+        "hash_mismatch": asset.hash_mismatch,
+    }
+
+
+def publish_media_status(asset) -> None:
+    """An item changed (processed, failed, deleted, hash mismatch): case pages re-fetch its card."""
+    _send(asset.case_id, media_status_message(asset))
+
+
 def revoke_access(case_id, user_id: int) -> None:
     """Close a user's open sockets on a case (membership removed)."""
     _send(case_id, {"type": "access.revoked", "user": user_id})

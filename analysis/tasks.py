@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from analysis import pipeline
+from analysis import access, audit_seal, pipeline
+from analysis.media import processing, removal, uploads
 
 
 @shared_task(name="analysis.tasks.run_analysis")
@@ -15,3 +16,23 @@ def run_analysis(analysis_id: str) -> None:
 @shared_task(name="analysis.tasks.sweep_stale_analyses")
 def sweep_stale_analyses() -> int:
     return pipeline.fail_stale_analyses()
+
+
+@shared_task(name="analysis.tasks.seal_audit_chains")
+def seal_audit_chains() -> int:
+    return len(audit_seal.seal())
+
+
+@shared_task(name="analysis.tasks.process_media")
+def process_media(asset_id: str) -> None:
+    processing.process_asset(asset_id)
+
+
+@shared_task(name="analysis.tasks.clean_expired_uploads")
+def clean_expired_uploads() -> int:
+    return uploads.expire() + removal.sweep_deleted()
+
+
+@shared_task(name="analysis.tasks.record_break_glass_expiries")
+def record_break_glass_expiries() -> int:
+    return access.record_break_glass_expiries()

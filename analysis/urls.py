@@ -2,7 +2,8 @@ from __future__ import annotations
 
 from django.urls import path
 
-from analysis.views import analyses, cases, members, staff
+from analysis.views import analyses, audit, cases, media, members, staff
+from analysis.views import models as model_views
 
 # Every route under "cases/<uuid:case_id>/" must appear in tests/test_case_access.py's matrix.
 urlpatterns = [
@@ -30,5 +31,55 @@ urlpatterns = [
         analyses.analysis_detail,
         name="analysis-detail",
     ),
+    path(
+        "cases/<uuid:case_id>/analyses/<uuid:analysis_id>/reproduce/",
+        analyses.reproduce,
+        name="analysis-reproduce",
+    ),
+    # Media (issue 5): the chunked upload API (docs/upload-api.md), item pages, serving.
+    path("cases/<uuid:case_id>/uploads/", media.upload_create, name="media-upload-create"),
+    path(
+        "cases/<uuid:case_id>/uploads/<uuid:upload_id>/", media.upload_detail, name="media-upload"
+    ),
+    path("cases/<uuid:case_id>/media/<uuid:asset_id>/", media.media_detail, name="media-detail"),
+    path("cases/<uuid:case_id>/media/<uuid:asset_id>/file", media.media_file, name="media-file"),
+    path(
+        "cases/<uuid:case_id>/media/<uuid:asset_id>/derived/<str:name>",
+        media.media_derived,
+        name="media-derived",
+    ),
+    path(
+        "cases/<uuid:case_id>/media/<uuid:asset_id>/delete/",
+        media.media_delete,
+        name="media-delete",
+    ),
     path("staff/cases/", staff.staff_case_list, name="staff-case-list"),
+    # Model registry (issue 6): superusers only.
+    path("staff/models/", model_views.model_list, name="model-list"),
+    path("staff/models/register/", model_views.model_register, name="model-register"),
+    path("staff/models/<int:model_id>/", model_views.model_edit, name="model-edit"),
+    path(
+        "staff/models/<int:model_id>/default/",
+        model_views.model_set_default,
+        name="model-set-default",
+    ),
+    # Audit trail: a case's chain (owners, staff auditors) and the global chain (auditors).
+    path("cases/<uuid:case_id>/audit/", audit.case_audit, name="case-audit"),
+    path("cases/<uuid:case_id>/audit/verify/", audit.case_audit_verify, name="case-audit-verify"),
+    path(
+        "cases/<uuid:case_id>/audit/export.csv",
+        audit.case_audit_export,
+        {"fmt": "csv"},
+        name="case-audit-csv",
+    ),
+    path(
+        "cases/<uuid:case_id>/audit/export.json",
+        audit.case_audit_export,
+        {"fmt": "json"},
+        name="case-audit-json",
+    ),
+    path("audit/", audit.global_audit, name="audit-global"),
+    path("audit/verify/", audit.global_audit_verify, name="audit-global-verify"),
+    path("audit/export.csv", audit.global_audit_export, {"fmt": "csv"}, name="audit-global-csv"),
+    path("audit/export.json", audit.global_audit_export, {"fmt": "json"}, name="audit-global-json"),
 ]

@@ -170,6 +170,11 @@ CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES = {
     "analysis.tasks.run_analysis": {"queue": "inference"},
     "analysis.tasks.sweep_stale_analyses": {"queue": "default"},
+    "analysis.tasks.seal_audit_chains": {"queue": "default"},
+    "analysis.tasks.record_break_glass_expiries": {"queue": "default"},
+    # Decoding untrusted media happens on its own queue, never in the web process.
+    "analysis.tasks.process_media": {"queue": "media"},
+    "analysis.tasks.clean_expired_uploads": {"queue": "default"},
 }
 # The hard limit stays below Redis' visibility timeout, or Redis would hand a still-running
 # job to a second worker and it would run twice.
@@ -178,11 +183,22 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": ANALYSIS_TIME_LIMIT + 6
 CELERY_TASK_TIME_LIMIT = ANALYSIS_TIME_LIMIT
 CELERY_TASK_SOFT_TIME_LIMIT = ANALYSIS_TIME_LIMIT - 30
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_TASK_ALWAYS_EAGER = envbool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_BEAT_SCHEDULE = {
+    "record-break-glass-expiries": {
+        "task": "analysis.tasks.record_break_glass_expiries",
+        "schedule": 60.0,
+    },
     "sweep-stale-analyses": {
         "task": "analysis.tasks.sweep_stale_analyses",
         "schedule": envfloat("ANALYSIS_SWEEP_INTERVAL", 60.0),
+    },
+    "seal-audit-chains": {
+        "task": "analysis.tasks.seal_audit_chains",
+        "schedule": envfloat("AUDIT_SEAL_INTERVAL", 3600.0),
+    },
+    "clean-expired-uploads": {
+        "task": "analysis.tasks.clean_expired_uploads",
+        "schedule": envfloat("MEDIA_UPLOAD_CLEAN_INTERVAL", 900.0),
     },
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
@@ -196,6 +212,20 @@ GEMMA_N_THREADS = envint("GEMMA_N_THREADS", 0)  # 0: llama.cpp picks
 GEMMA_MAX_TOKENS = envint("GEMMA_MAX_TOKENS", 512)
 GEMMA_SEED = envint("GEMMA_SEED", 0)
 GEMMA_TEMPERATURE = envfloat("GEMMA_TEMPERATURE", 0.0)  # greedy: answers are reproducible
+# Media prefix cache (analysis/inference/cache.py): evaluated media reused by follow-ups.
+GEMMA_PREFIX_CACHE_DIR = Path(os.environ.get("GEMMA_PREFIX_CACHE_DIR", VAR_DIR / "prefix-cache"))
+GEMMA_PREFIX_CACHE_RAM_MB = envint("GEMMA_PREFIX_CACHE_RAM_MB", 2048)
+GEMMA_PREFIX_CACHE_DISK_MB = envint("GEMMA_PREFIX_CACHE_DISK_MB", 10240)
+# What the model sees of each media item before the context budget cuts it down.
+GEMMA_MEDIA_LIMITS = {
+    "max_frames": envint("GEMMA_VIDEO_MAX_FRAMES", 16),
+    "frame_interval": envfloat("GEMMA_VIDEO_FRAME_INTERVAL", 1.0),
+    "frame_max_side": envint("GEMMA_FRAME_MAX_SIDE", 768),
+    "audio_segment_seconds": envfloat("GEMMA_AUDIO_SEGMENT_SECONDS", 30.0),
+    "max_audio_segments": envint("GEMMA_AUDIO_MAX_SEGMENTS", 20),
+    "doc_max_pages": envint("GEMMA_DOC_MAX_PAGES", 20),
+    "page_images": envint("GEMMA_DOC_PAGE_IMAGES", 4),
+}
 QUESTION_MAX_CHARS = envint("QUESTION_MAX_CHARS", 4000)
 # Tokens are sent to browsers in batches, never one message per token (GUIDE §3 Channels).
 STREAM_FLUSH_INTERVAL = envfloat("STREAM_FLUSH_INTERVAL", 0.05)
@@ -206,6 +236,28 @@ ANALYSIS_STALE_AFTER = envint("ANALYSIS_STALE_AFTER", 120)
 # How long a staff member's break-glass access to a case lasts, in seconds.
 BREAK_GLASS_SECONDS = envint("BREAK_GLASS_SECONDS", 3600)
 CASES_PER_PAGE = envint("CASES_PER_PAGE", 25)
+
+# --- Media (analysis/media/, docs/upload-api.md) ---------------------------------------------
+GiB, MiB = 1024**3, 1024**2
+MEDIA_MAX_FILE_BYTES = envint("MEDIA_MAX_FILE_BYTES", 8 * GiB)
+MEDIA_MAX_CASE_BYTES = envint("MEDIA_MAX_CASE_BYTES", 64 * GiB)
+# One PUT carries at most this much; the ASGI guard refuses a larger body while it streams.
+MEDIA_CHUNK_BYTES = envint("MEDIA_CHUNK_BYTES", 8 * MiB)
+# Seconds an unfinished upload lives; the beat task removes it and its partial file after.
+MEDIA_UPLOAD_EXPIRY = envint("MEDIA_UPLOAD_EXPIRY", 24 * 3600)
+# Decompression-bomb limits: refused (not warned about) when an image is larger.
+MEDIA_IMAGE_MAX_PIXELS = envint("MEDIA_IMAGE_MAX_PIXELS", 50_000_000)
+MEDIA_IMAGE_MAX_SIDE = envint("MEDIA_IMAGE_MAX_SIDE", 30_000)
+MEDIA_STRIP_FRAMES = envint("MEDIA_STRIP_FRAMES", 8)
+MEDIA_PDF_PREVIEW_PAGES = envint("MEDIA_PDF_PREVIEW_PAGES", 50)
+# Any other request body: form posts are small, so a huge body is refused while it streams.
+REQUEST_MAX_BODY_BYTES = envint("REQUEST_MAX_BODY_BYTES", 16 * MiB)
+
+# --- Audit trail (analysis/audit.py) ----------------------------------------------------------
+# Chain heads are appended here by the beat task; point it at write-once (WORM) storage.
+AUDIT_SEAL_PATH = Path(os.environ.get("AUDIT_SEAL_PATH", VAR_DIR / "audit-seals.log"))
+# Reverse proxies whose X-Forwarded-For is believed for the client IP; unset: REMOTE_ADDR only.
+AUDIT_TRUSTED_PROXIES = envlist("TRUSTED_PROXIES", "")
 
 # --- Security ---------------------------------------------------------------------------------
 SESSION_COOKIE_HTTPONLY = True

@@ -21,12 +21,36 @@ def _test_settings(settings, tmp_path):
     settings.GEMMA_N_THREADS = 2
     settings.GEMMA_MAX_TOKENS = 48
     settings.MEDIA_ROOT = tmp_path / "media"
+    settings.GEMMA_PREFIX_CACHE_DIR = tmp_path / "prefix-cache"
+    settings.AUDIT_SEAL_PATH = tmp_path / "audit-seals.log"
     # Real hashing costs ~0.3 s a user; tests create five per case.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     settings.STORAGES = {
         **settings.STORAGES,
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
     }
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _audit_rows_flushable():
+    """Let transactional tests end with their flush despite the append-only audit triggers.
+
+    The flush is a DELETE on SQLite and a TRUNCATE on PostgreSQL, and the triggers refuse
+    both (as they should in production): lift them for the flush only.
+    """
+    from django.db.backends.base.operations import BaseDatabaseOperations
+
+    from tests.audit_helpers import triggers_lifted
+
+    original = BaseDatabaseOperations.execute_sql_flush
+
+    def execute_sql_flush(self, sql_list):
+        with triggers_lifted(self.connection):
+            original(self, sql_list)
+
+    BaseDatabaseOperations.execute_sql_flush = execute_sql_flush
+    yield
+    BaseDatabaseOperations.execute_sql_flush = original
 
 
 @pytest.fixture

@@ -18,6 +18,7 @@ from django.urls import URLPattern, reverse
 from analysis import urls as analysis_urls
 from analysis.models import Analysis, BreakGlass, Membership
 from gemma_web.asgi import application
+from tests.media_api import media_kwargs, media_world
 
 CASE_PREFIX = "cases/<uuid:case_id>/"
 ROLES = ["owner", "reviewer", "viewer", "outsider", "staff", "staff_bg", "anonymous"]
@@ -44,6 +45,20 @@ MATRIX = {
     "break-glass": ("get", {}, row(NOT_FOUND, NOT_FOUND, NOT_FOUND, staff=OK, staff_bg=OK)),
     "analysis-ask": ("post", {"question": "What happens?"}, row(REDIRECT, REDIRECT, FORBIDDEN)),
     "analysis-detail": ("get", {}, row(OK, OK, OK, staff_bg=OK)),
+    # Engine (issue 6): running an analysis again is asking again.
+    "analysis-reproduce": ("post", {}, row(REDIRECT, REDIRECT, FORBIDDEN)),
+    # Audit trail: owners (and staff auditors, tests/test_audit_page.py) only.
+    "case-audit": ("get", {}, row(OK, FORBIDDEN, FORBIDDEN)),
+    "case-audit-verify": ("post", {}, row(OK, FORBIDDEN, FORBIDDEN)),
+    "case-audit-csv": ("get", {}, row(OK, FORBIDDEN, FORBIDDEN)),
+    "case-audit-json": ("get", {}, row(OK, FORBIDDEN, FORBIDDEN)),
+    # Media (issue 5). The open upload belongs to alice: nobody else may add bytes to it.
+    "media-upload-create": ("post", {"filename": "a.png", "size": 10}, row(201, 201, FORBIDDEN)),
+    "media-upload": ("get", {}, row(OK, NOT_FOUND, FORBIDDEN)),
+    "media-detail": ("get", {}, row(OK, OK, OK, staff_bg=OK)),
+    "media-file": ("get", {}, row(OK, OK, OK, staff_bg=OK)),
+    "media-derived": ("get", {}, row(OK, OK, OK, staff_bg=OK)),
+    "media-delete": ("post", {}, row(REDIRECT, FORBIDDEN, FORBIDDEN)),
 }
 WEBSOCKET = row(True, True, True, outsider=False, staff=False, staff_bg=True) | {"anonymous": False}
 
@@ -74,15 +89,18 @@ def world(people, django_user_model, monkeypatch):
     }  # fmt: skip
     analysis = Analysis.objects.create(case=people.case, created_by=people.bob, question="Q?")
     target = Membership.objects.get(case=people.case, user=people.carol)
+    media_world(people.case, people.alice)
     return people.case, users, analysis, target
 
 
 def url_for(name: str, case_id, analysis, membership) -> str:
     kwargs = {"case_id": case_id}
-    if name == "analysis-detail":
+    if name in ("analysis-detail", "analysis-reproduce"):
         kwargs["analysis_id"] = analysis.id
     if name.startswith("member-") and name not in ("member-list", "member-add"):
         kwargs["membership_id"] = membership.id
+    if name.startswith("media-"):
+        kwargs.update(media_kwargs(name))
     return reverse(name, kwargs=kwargs)
 
 

@@ -77,3 +77,10 @@ def test_an_archived_case_is_hidden_from_the_default_list(client, people):
     assert people.case.title not in client.get(reverse("case-list")).content.decode()
     archived = client.get(reverse("case-list"), {"status": "archived"}).content.decode()
     assert people.case.title in archived
+
+
+def test_the_case_page_shows_recent_activity(client, people):
+    client.force_login(people.alice)
+    client.post(reverse("case-edit", args=[people.case.id]), {"title": "Renamed"})
+    page = client.get(reverse("case-detail", args=[people.case.id])).content.decode()
+    assert "alice · case edited" in page

@@ -4,15 +4,22 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
+from django.db import transaction
 from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from analysis import access
+from analysis import access, audit
 from analysis.forms import AskForm, CaseForm
-from analysis.models import Case
+from analysis.models import AuditEvent, Case
+from analysis.views.media_pages import case_media_context
 
+STATUS_EVENTS = {
+    "close": AuditEvent.Action.CASE_CLOSED,
+    "archive": AuditEvent.Action.CASE_ARCHIVED,
+    "reopen": AuditEvent.Action.CASE_REOPENED,
+}
 STATUS_FILTERS = {
     "": Q(status__in=[Case.Status.OPEN, Case.Status.CLOSED]),  # archived cases hide by default
     "all": Q(),
@@ -38,7 +45,15 @@ def case_list(request: HttpRequest) -> HttpResponse:
 def case_create(request: HttpRequest) -> HttpResponse:
     form = CaseForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        case = Case.create_with_owner(user=request.user, **form.cleaned_data)
+        with transaction.atomic():
+            case = Case.create_with_owner(user=request.user, **form.cleaned_data)
+            audit.record(
+                AuditEvent.Action.CASE_CREATED,
+                case=case,
+                target=case,
+                request=request,
+                details={"title": case.title, "reference": case.reference},
+            )
         return redirect("case-detail", case_id=case.id)
     return render(request, "analysis/cases/form.html", {"form": form})
 
@@ -46,7 +61,7 @@ def case_create(request: HttpRequest) -> HttpResponse:
 @login_required
 def case_detail(request: HttpRequest, case_id) -> HttpResponse:
     found = access.get_case_or_404(request.user, case_id)
-    return render_case(request, found, AskForm())
+    return render_case(request, found, AskForm(case=found.case))
 
 
 @login_required
@@ -54,7 +69,19 @@ def case_edit(request: HttpRequest, case_id) -> HttpResponse:
     found = access.get_case_or_404(request.user, case_id, access.Action.MANAGE)
     form = CaseForm(request.POST or None, instance=found.case)
     if request.method == "POST" and form.is_valid():
-        form.save()
+        changed = {
+            name: [str(form.initial.get(name) or ""), str(form.cleaned_data[name] or "")]
+            for name in form.changed_data
+        }
+        with transaction.atomic():
+            form.save()
+            audit.record(
+                AuditEvent.Action.CASE_EDITED,
+                case=found.case,
+                target=found.case,
+                request=request,
+                details={"changed": changed},
+            )
         messages.success(request, "Case updated.")
         return redirect("case-detail", case_id=found.case.id)
     return render(request, "analysis/cases/form.html", {"form": form, "case": found.case})
@@ -68,7 +95,16 @@ def case_set_status(request: HttpRequest, case_id) -> HttpResponse:
     if not found.case.can_transition(verb):
         messages.error(request, f"A {found.case.status} case cannot do “{verb}”.")
     else:
-        found.case.transition(verb)
+        before = found.case.status
+        with transaction.atomic():
+            found.case.transition(verb)
+            audit.record(
+                STATUS_EVENTS[verb],
+                case=found.case,
+                target=found.case,
+                request=request,
+                details={"from": before, "to": found.case.status},
+            )
         messages.success(request, f"Case {found.case.get_status_display().lower()}.")
     return redirect("case-detail", case_id=found.case.id)
 
@@ -86,6 +122,10 @@ def render_case(request: HttpRequest, found: access.CaseAccess, ask_form, status
         "members": case.memberships.select_related("user").order_by("role", "user__username"),
         "ask_form": ask_form,
         "cards": [analysis_card(a) for a in analyses],
+        "can_audit": found.can(access.Action.AUDIT) or access.is_auditor(request.user),
+        # Who did what lately: the case's own audit chain, newest first (no details shown).
+        "activity": case.audit_events.select_related("actor").order_by("-seq")[:10],
+        **case_media_context(found),
     }
     return render(request, "analysis/cases/detail.html", context, status=status)
 

@@ -7,9 +7,9 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from analysis import access, streaming
+from analysis import access, audit, streaming
 from analysis.forms import MemberAddForm, MemberRoleForm
-from analysis.models import Membership
+from analysis.models import AuditEvent, Membership
 
 
 @login_required
@@ -34,9 +34,16 @@ def member_add(request: HttpRequest, case_id) -> HttpResponse:
     found = access.get_case_or_404(request.user, case_id, access.Action.MANAGE)
     form = MemberAddForm(request.POST, case=found.case)
     if form.is_valid():
-        Membership.objects.create(
-            case=found.case, user=form.cleaned_data["user"], role=form.cleaned_data["role"]
-        )
+        user, role = form.cleaned_data["user"], form.cleaned_data["role"]
+        with transaction.atomic():
+            member = Membership.objects.create(case=found.case, user=user, role=role)
+            audit.record(
+                AuditEvent.Action.MEMBER_ADDED,
+                case=found.case,
+                target=member,
+                request=request,
+                details={"user": user.get_username(), "role": role},
+            )
         messages.success(request, f"{form.cleaned_data['user'].get_username()} added.")
     else:
         for error in form.errors.values():
@@ -58,8 +65,15 @@ def member_role(request: HttpRequest, case_id, membership_id: int) -> HttpRespon
         elif form.cleaned_data["role"] != Membership.Role.OWNER and member.is_last_owner():
             messages.error(request, "A case always keeps at least one owner.")
         else:
-            member.role = form.cleaned_data["role"]
+            before, member.role = member.role, form.cleaned_data["role"]
             member.save(update_fields=["role"])
+            audit.record(
+                AuditEvent.Action.MEMBER_ROLE_CHANGED,
+                case=found.case,
+                target=member,
+                request=request,
+                details={"user": member.user.get_username(), "from": before, "to": member.role},
+            )
             messages.success(request, f"{member.user.get_username()} is now {member.role}.")
     return redirect("member-list", case_id=found.case.id)
 
@@ -76,6 +90,13 @@ def member_remove(request: HttpRequest, case_id, membership_id: int) -> HttpResp
             messages.error(request, "A case always keeps at least one owner.")
             return redirect("member-list", case_id=found.case.id)
         member.delete()
+        audit.record(
+            AuditEvent.Action.MEMBER_REMOVED,
+            case=found.case,
+            target=("membership", membership_id),
+            request=request,
+            details={"user": member.user.get_username(), "role": member.role},
+        )
         case_id, user_id = found.case.id, member.user_id
         transaction.on_commit(lambda: streaming.revoke_access(case_id, user_id))
     messages.success(request, f"{member.user.get_username()} removed.")

@@ -5,13 +5,14 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
+from django.db import transaction
 from django.db.models import Count, Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
-from analysis import access
+from analysis import access, audit
 from analysis.forms import BreakGlassForm
-from analysis.models import BreakGlass, Membership
+from analysis.models import AuditEvent, BreakGlass, Membership
 
 
 @login_required
@@ -40,7 +41,17 @@ def break_glass(request: HttpRequest, case_id) -> HttpResponse:
     case = access.get_case_for_staff_or_404(request.user, case_id)
     form = BreakGlassForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        grant = BreakGlass.open(case=case, user=request.user, reason=form.cleaned_data["reason"])
+        with transaction.atomic():
+            grant = BreakGlass.open(
+                case=case, user=request.user, reason=form.cleaned_data["reason"]
+            )
+            audit.record(
+                AuditEvent.Action.BREAK_GLASS_OPENED,
+                case=case,
+                target=grant,
+                request=request,
+                details={"reason": grant.reason, "expires_at": grant.expires_at.isoformat()},
+            )
         messages.warning(
             request,
             f"Break-glass access opened until {grant.expires_at:%H:%M} UTC. It is recorded.",

@@ -81,6 +81,8 @@
       const msg = JSON.parse(event.data);
       if (msg.type === "tokens") onTokens(msg);
       else if (msg.type === "status") onStatus(msg);
+      // Media items are upload.js's business: hand the message over.
+      else if (msg.type === "media.status") document.dispatchEvent(new CustomEvent("media:status", { detail: msg }));
     });
     socket.addEventListener("close", () => {
       state.textContent = "Reconnecting…";
