@@ -1,0 +1,49 @@
+"""Deleting an item: its files go, its row stays (hash, size, uploader, who deleted it, when)."""
+
+from __future__ import annotations
+
+import logging
+
+from django.db import transaction
+
+from analysis import audit, streaming
+from analysis.media import storage
+from analysis.models import AuditEvent, MediaAsset
+
+log = logging.getLogger(__name__)
+
+
+def delete(asset: MediaAsset, *, user, request=None) -> bool:
+    """Mark deleted and record it in one transaction; the files go once that has committed
+    (a rolled-back delete must not have lost them). False when it was already deleted."""
+    with transaction.atomic():
+        if not asset.mark_deleted(user):
+            return False
+        audit.record(
+            AuditEvent.Action.MEDIA_DELETED,
+            actor=user,
+            case=asset.case_id,
+            target=asset,
+            request=request,
+            details={"filename": asset.filename, "size": asset.size, "sha256": asset.sha256},
+        )
+        transaction.on_commit(lambda: remove_files(asset))
+    streaming.publish_media_status(asset)
+    return True
+
+
+def remove_files(asset: MediaAsset) -> None:
+    storage.remove_derived(asset.id)
+    storage.remove_original(asset.case_id, asset.id)
+
+
+def sweep_deleted() -> int:
+    """Files of deleted items that a crash left behind (run with the upload clean-up)."""
+    count = 0
+    for asset in MediaAsset.objects.filter(status=MediaAsset.Status.DELETED).only("id", "case_id"):
+        original = storage.original_path(asset.case_id, asset.id)
+        if original.exists() or storage.derived_dir(asset.id).exists():
+            log.warning("removing leftover files of deleted media %s", asset.id)
+            remove_files(asset)
+            count += 1
+    return count

@@ -1,0 +1,161 @@
+"""Where media bytes live on disk. Every path is made here, from ids: never from a request.
+
+    MEDIA_ROOT/
+      uploads/<upload-id>.part         bytes of an upload still under way
+      originals/<case-id>/<asset-id>   the immutable original (0440, no extension)
+      derived/<asset-id>/<name>        thumbnails, posters, strips, waveforms, page previews
+
+All three live under one root, so one filesystem: a finished upload is renamed into place
+(atomic), never copied. Derived files are written the same way, so a reader never sees half.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import ctypes.util
+import os
+import re
+import shutil
+import sys
+import tempfile
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from django.conf import settings
+
+ORIGINAL_MODE = 0o440
+DERIVED_MODE = 0o440
+# Derived names are chosen by the media task; the serving view accepts only this shape.
+DERIVED_NAME = re.compile(r"^[a-z][a-z0-9-]{0,40}\.(jpg|png|json|txt)$")
+
+
+def root() -> Path:
+    return Path(settings.MEDIA_ROOT)
+
+
+def _uuid(value) -> str:
+    # str(UUID(...)) both validates and normalizes: nothing else can become a path part.
+    return str(value if isinstance(value, uuid.UUID) else uuid.UUID(str(value)))
+
+
+def partial_path(upload_id) -> Path:
+    return root() / "uploads" / f"{_uuid(upload_id)}.part"
+
+
+def original_path(case_id, asset_id) -> Path:
+    return root() / "originals" / _uuid(case_id) / _uuid(asset_id)
+
+
+def derived_dir(asset_id) -> Path:
+    return root() / "derived" / _uuid(asset_id)
+
+
+def derived_path(asset_id, name: str) -> Path:
+    if not DERIVED_NAME.match(name):
+        raise ValueError(f"not a derived file name: {name!r}")
+    return derived_dir(asset_id) / name
+
+
+def open_partial(upload_id) -> int:
+    """A descriptor for writing the upload's partial file, created on first use (0600)."""
+    path = partial_path(upload_id)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+
+
+def _sync_file_range():
+    if not sys.platform.startswith("linux"):
+        return None
+    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+    function = getattr(libc, "sync_file_range", None)
+    if function is not None:
+        function.argtypes = [ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint]
+    return function
+
+
+_SYNC_FILE_RANGE = _sync_file_range()
+SYNC_FILE_RANGE_WRITE = 2
+
+
+def start_writeback(fd: int, offset: int, length: int) -> None:
+    """Ask the kernel to start writing these bytes to disk now, without waiting.
+
+    The chunk's final fdatasync then finds most of it already written: disk and network
+    work overlap instead of taking turns. A no-op where sync_file_range does not exist.
+    """
+    if _SYNC_FILE_RANGE is not None:
+        _SYNC_FILE_RANGE(fd, offset, length, SYNC_FILE_RANGE_WRITE)
+
+
+def remove_partial(upload_id) -> None:
+    partial_path(upload_id).unlink(missing_ok=True)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def commit_original(upload_id, case_id, asset_id) -> Path:
+    """Move a finished upload into place: fsync, atomic rename, read-only, directory synced.
+
+    The rename refuses to replace an existing file: originals are written exactly once.
+    """
+    source = partial_path(upload_id)
+    target = original_path(case_id, asset_id)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(source, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.chmod(source, ORIGINAL_MODE)
+    if target.exists():
+        raise FileExistsError(target)
+    os.rename(source, target)
+    _fsync_dir(target.parent)
+    return target
+
+
+def remove_original(case_id, asset_id) -> None:
+    path = original_path(case_id, asset_id)
+    path.unlink(missing_ok=True)
+    with contextlib.suppress(OSError):  # not empty: other originals of the case stay
+        path.parent.rmdir()
+
+
+@contextmanager
+def derived_writer(asset_id, name: str) -> Iterator[Path]:
+    """A temporary path to write a derived file to; renamed into place when the block ends."""
+    target = derived_path(asset_id, name)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=target.suffix)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.chmod(tmp, DERIVED_MODE)
+        os.replace(tmp, target)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+
+
+def remove_derived(asset_id) -> None:
+    shutil.rmtree(derived_dir(asset_id), ignore_errors=True)
+
+
+def files_under_root() -> list[Path]:
+    """Every file under MEDIA_ROOT (tests assert that rejected uploads leave none)."""
+    base = root()
+    return sorted(p for p in base.rglob("*") if p.is_file()) if base.exists() else []
+
+
+def free_bytes() -> int:
+    base = root()
+    base.mkdir(parents=True, exist_ok=True)
+    return shutil.disk_usage(base).free

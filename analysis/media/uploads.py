@@ -1,0 +1,368 @@
+"""Resumable uploads (docs/upload-api.md): start, take chunks in order, finish, expire.
+
+The database's `received` is the truth about what arrived; the partial file is cut back to
+it before every write, so a chunk that died half-way leaves nothing that counts. Writers to
+one upload are serialized by an exclusive flock on its partial file. Finishing either
+creates the MediaAsset row and renames the file into place in one transaction, or removes
+everything: no half-saved row, no orphan file.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import logging
+import os
+import re
+import threading
+import unicodedata
+import uuid
+from collections import OrderedDict
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import BinaryIO, NoReturn
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from analysis import audit, streaming
+from analysis.media import storage
+from analysis.media.ingest import MediaRejected, hash_file, identify, write_stream
+from analysis.models import AuditEvent, Case, MediaAsset, MediaUpload
+
+log = logging.getLogger(__name__)
+CONTENT_RANGE = re.compile(r"^bytes (\d{1,19})-(\d{1,19})/(\d{1,19})$")
+SHA256 = re.compile(r"^[0-9a-f]{64}$")
+ALREADY_HERE = "already here"
+
+
+class AlreadyHere(Exception):
+    """These exact bytes are already in the case: no second copy is made."""
+
+    def __init__(self, asset: MediaAsset) -> None:
+        super().__init__(f"Already here as “{asset.filename}”.")
+        self.asset = asset
+
+
+class OutOfOrder(MediaRejected):
+    def __init__(self, expected: int) -> None:
+        super().__init__(
+            f"Chunks must arrive in order: send the bytes from {expected}.", status=409
+        )
+        self.expected = expected
+
+
+@dataclass(frozen=True)
+class Finished:
+    upload: MediaUpload
+    asset: MediaAsset
+    duplicate: bool = False
+
+
+# --- starting ----------------------------------------------------------------------------------
+
+
+def display_name(raw: str) -> str:
+    """The client's file name made safe to show: last path part, no control or bidi characters.
+
+    It is only ever displayed (and offered back on download); it never reaches the disk.
+    """
+    name = re.split(r"[/\\]", unicodedata.normalize("NFC", str(raw)))[-1]
+    # Category C: controls (NUL ...), format characters (right-to-left overrides, zero-width
+    # joiners), surrogates, private use, unassigned.
+    name = "".join(ch for ch in name if not unicodedata.category(ch).startswith("C"))
+    name = " ".join(name.split()).strip(" .")
+    if len(name) > 200:
+        stem, dot, ext = name.rpartition(".")
+        name = f"{stem[:180]}…{dot}{ext}" if dot and len(ext) <= 16 else name[:200]
+    return name or "unnamed"
+
+
+def start(case: Case, user, *, filename: str, size, sha256: str = "") -> MediaUpload:
+    size = _checked_size(size)
+    sha256 = (sha256 or "").strip().lower()
+    if sha256 and not SHA256.match(sha256):
+        raise MediaRejected("sha256 must be 64 hexadecimal digits.", status=400)
+    if sha256 and (existing := _existing(case.pk, sha256)):
+        raise AlreadyHere(existing)
+    if storage.free_bytes() < size + 64 * 1024 * 1024:
+        raise MediaRejected("The server's disk is too full for this file.", status=507)
+    with transaction.atomic():
+        # One upload at a time may reserve room in a case (PostgreSQL row lock; SQLite's
+        # IMMEDIATE transactions already serialize writers).
+        Case.objects.select_for_update().filter(pk=case.pk).first()
+        used = MediaAsset.bytes_used(case.pk) + MediaUpload.reserved_bytes(case.pk)
+        if used + size > settings.MEDIA_MAX_CASE_BYTES:
+            raise MediaRejected(
+                f"This case holds {_gib(used)} of its {_gib(settings.MEDIA_MAX_CASE_BYTES)} "
+                f"limit; a {_gib(size)} file does not fit.",
+                status=413,
+            )
+        return MediaUpload.objects.create(
+            case=case,
+            created_by=user,
+            filename=display_name(filename),
+            size=size,
+            client_sha256=sha256,
+            expires_at=_expiry(),
+        )
+
+
+def _checked_size(size) -> int:
+    try:
+        size = int(size)
+    except (TypeError, ValueError):
+        raise MediaRejected("size (in bytes) is required.", status=400) from None
+    if size <= 0:
+        raise MediaRejected("The file is empty (0 bytes).")
+    if size > settings.MEDIA_MAX_FILE_BYTES:
+        raise MediaRejected(
+            f"The file is {_gib(size)}; the limit is {_gib(settings.MEDIA_MAX_FILE_BYTES)}.",
+            status=413,
+        )
+    return size
+
+
+def _gib(n: int) -> str:
+    return f"{n / 1024**3:.2f} GiB" if n >= 1024**3 else f"{n / 1024**2:.1f} MiB"
+
+
+def _expiry():
+    return timezone.now() + timedelta(seconds=settings.MEDIA_UPLOAD_EXPIRY)
+
+
+def _existing(case_id, sha256: str) -> MediaAsset | None:
+    rows = MediaAsset.objects.filter(case_id=case_id, sha256=sha256)
+    return rows.exclude(status=MediaAsset.Status.DELETED).first()
+
+
+# --- receiving ---------------------------------------------------------------------------------
+
+
+class _Hashers:
+    """SHA-256 state of the uploads this process is receiving, so hashing rides the stream.
+
+    hashlib objects cannot be saved in the database: an upload resumed in another process
+    (or after a restart) is hashed again from disk when it finishes. Least recently used
+    entries go first, so an abandoned upload costs a few hundred bytes until then.
+    """
+
+    def __init__(self, limit: int = 256) -> None:
+        self._items: OrderedDict[str, tuple[int, object]] = OrderedDict()
+        self._lock = threading.Lock()
+        self.limit = limit
+
+    def take(self, upload_id, offset: int):
+        with self._lock:
+            entry = self._items.pop(str(upload_id), None)
+        return entry[1] if entry and entry[0] == offset else None
+
+    def put(self, upload_id, offset: int, hasher) -> None:
+        with self._lock:
+            self._items[str(upload_id)] = (offset, hasher)
+            while len(self._items) > self.limit:
+                self._items.popitem(last=False)
+
+    def drop(self, upload_id) -> None:
+        with self._lock:
+            self._items.pop(str(upload_id), None)
+
+
+HASHERS = _Hashers()
+
+
+def parse_content_range(header: str | None, size: int) -> tuple[int, int]:
+    match = CONTENT_RANGE.match((header or "").strip())
+    if not match:
+        raise MediaRejected(
+            "Each chunk needs a header Content-Range: bytes FIRST-LAST/TOTAL.", status=400
+        )
+    first, last, total = (int(g) for g in match.groups())
+    if total != size:
+        raise MediaRejected(f"This upload is {size} bytes, not {total}.", status=400)
+    if first > last or last >= size:
+        raise MediaRejected(f"bytes {first}-{last} is not a range inside {size} bytes.", status=400)
+    if last - first + 1 > settings.MEDIA_CHUNK_BYTES:
+        raise MediaRejected(
+            f"A chunk may carry at most {settings.MEDIA_CHUNK_BYTES} bytes.", status=413
+        )
+    return first, last
+
+
+def receive(upload: MediaUpload, stream: BinaryIO, content_range: str | None, *, request=None):
+    """Write one chunk. Returns Finished once the last byte is in, else None."""
+    if upload.status == MediaUpload.Status.REJECTED:
+        raise MediaRejected(upload.reason)
+    first, last = parse_content_range(content_range, upload.size)
+    fd = storage.open_partial(upload.id)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        upload.refresh_from_db()
+        if upload.status == MediaUpload.Status.COMPLETE:
+            return finished(upload)
+        if last < upload.received:
+            return None  # a chunk sent again: already confirmed, nothing to do
+        if first != upload.received:
+            raise OutOfOrder(upload.received)
+        _write_chunk(upload, fd, stream, first, last)
+        if upload.received == upload.size:
+            return finish(upload, request=request)
+    finally:
+        os.close(fd)  # releases the lock
+    return None
+
+
+def _write_chunk(upload: MediaUpload, fd: int, stream: BinaryIO, first: int, last: int) -> None:
+    hasher = HASHERS.take(upload.id, first)
+    if hasher is None and first == 0:
+        hasher = hashlib.sha256()
+    working = hasher.copy() if hasher is not None else None
+    os.ftruncate(fd, first)  # whatever a failed earlier attempt left past the offset goes
+    try:
+        write_stream(fd, first, stream, last - first + 1, working)
+        os.fdatasync(fd)  # "confirmed" means on disk
+    except BaseException:
+        os.ftruncate(fd, first)
+        if hasher is not None:
+            HASHERS.put(upload.id, first, hasher)
+        raise
+    if working is not None:
+        HASHERS.put(upload.id, last + 1, working)
+    MediaUpload.objects.filter(pk=upload.pk).update(
+        received=last + 1, expires_at=_expiry(), updated_at=timezone.now()
+    )
+    upload.received = last + 1
+
+
+def finished(upload: MediaUpload) -> Finished:
+    return Finished(upload, upload.asset, duplicate=upload.reason == ALREADY_HERE)
+
+
+# --- finishing ---------------------------------------------------------------------------------
+
+
+def finish(upload: MediaUpload, *, request=None) -> Finished:
+    path = storage.partial_path(upload.id)
+    hasher = HASHERS.take(upload.id, upload.size)
+    sha256 = hasher.hexdigest() if hasher is not None else hash_file(path)
+    if upload.client_sha256 and sha256 != upload.client_sha256:
+        _reject(upload, "The file arrived different from what was sent (SHA-256 mismatch).")
+    if existing := _existing(upload.case_id, sha256):
+        return _already_here(upload, existing)
+    try:
+        detected = identify(path)
+    except MediaRejected as exc:
+        _reject(upload, str(exc))
+    try:
+        return _store(upload, detected, sha256, request)
+    except IntegrityError:
+        # The same bytes finished in another upload at this very moment.
+        if existing := _existing(upload.case_id, sha256):
+            return _already_here(upload, existing)
+        log.exception("upload %s could not be stored", upload.id)
+        _reject(upload, "The file could not be stored (database error); upload it again.")
+    except OSError as exc:
+        log.exception("upload %s could not be stored", upload.id)
+        _reject(upload, f"The file could not be stored (disk error: {exc.strerror}).")
+
+
+def _store(upload: MediaUpload, detected, sha256: str, request) -> Finished:
+    asset_id = uuid.uuid4()
+    try:
+        with transaction.atomic():
+            asset = MediaAsset.objects.create(
+                id=asset_id, case_id=upload.case_id, uploaded_by_id=upload.created_by_id,
+                filename=upload.filename, kind=detected.kind, mime=detected.mime,
+                detected=detected.label, size=upload.size, sha256=sha256,
+                metadata=detected.metadata,
+            )  # fmt: skip
+            audit.record(
+                AuditEvent.Action.MEDIA_UPLOADED, actor=upload.created_by, case=upload.case_id,
+                target=asset, request=request, details=_upload_details(asset),
+            )  # fmt: skip
+            _close(upload, MediaUpload.Status.COMPLETE, asset=asset)
+            # Last step inside the transaction: if the rename fails, the row rolls back.
+            storage.commit_original(upload.id, upload.case_id, asset_id)
+            transaction.on_commit(lambda: enqueue(asset))
+    except Exception:
+        storage.remove_original(upload.case_id, asset_id)  # the commit itself may have failed
+        raise
+    return Finished(upload, asset)
+
+
+def _upload_details(asset: MediaAsset) -> dict:
+    return {
+        "filename": asset.filename, "size": asset.size, "sha256": asset.sha256,
+        "kind": asset.kind, "mime": asset.mime, "detected": asset.detected,
+    }  # fmt: skip
+
+
+def _already_here(upload: MediaUpload, existing: MediaAsset) -> Finished:
+    storage.remove_partial(upload.id)
+    _close(upload, MediaUpload.Status.COMPLETE, asset=existing, reason=ALREADY_HERE)
+    return Finished(upload, existing, duplicate=True)
+
+
+def _reject(upload: MediaUpload, reason: str) -> NoReturn:
+    storage.remove_partial(upload.id)
+    HASHERS.drop(upload.id)
+    _close(upload, MediaUpload.Status.REJECTED, reason=reason)
+    raise MediaRejected(reason)
+
+
+def _close(upload: MediaUpload, status: str, *, asset=None, reason: str = "") -> None:
+    upload.status, upload.asset, upload.reason = status, asset, reason
+    # Kept a while so that a client retrying its last chunk gets the same answer.
+    upload.expires_at = _expiry()
+    upload.save(update_fields=["status", "asset", "reason", "expires_at", "updated_at"])
+
+
+def enqueue(asset: MediaAsset) -> None:
+    """Hand a committed item to the media queue; a broker that is down fails it visibly."""
+    from analysis.tasks import process_media
+
+    try:
+        process_media.delay(str(asset.id))
+    except Exception as exc:  # kombu raises a zoo of connection errors
+        log.exception("could not enqueue media %s", asset.id)
+        asset.fail_processing(f"Could not queue processing (broker unavailable): {exc}")
+    streaming.publish_media_status(asset)
+
+
+# --- ending ------------------------------------------------------------------------------------
+
+
+def cancel(upload: MediaUpload) -> None:
+    if upload.is_active:
+        storage.remove_partial(upload.id)
+    HASHERS.drop(upload.id)
+    upload.delete()
+
+
+def expire(now=None) -> int:
+    """Remove uploads past their expiry (and their partial files); then orphaned partials."""
+    now = now or timezone.now()
+    removed = 0
+    for upload_id in list(MediaUpload.expired(now).values_list("id", flat=True)):
+        # Conditional: a chunk that arrived meanwhile pushed the expiry back.
+        if MediaUpload.objects.filter(pk=upload_id, expires_at__lte=now).delete()[0]:
+            storage.remove_partial(upload_id)
+            HASHERS.drop(upload_id)
+            removed += 1
+    return removed + _remove_orphans(now)
+
+
+def _remove_orphans(now) -> int:
+    folder = storage.root() / "uploads"
+    cutoff = (now - timedelta(seconds=settings.MEDIA_UPLOAD_EXPIRY)).timestamp()
+    removed = 0
+    for path in folder.glob("*.part") if folder.exists() else []:
+        try:
+            upload_id = uuid.UUID(path.stem)
+        except ValueError:
+            continue
+        if path.stat().st_mtime < cutoff and not MediaUpload.objects.filter(pk=upload_id).exists():
+            path.unlink(missing_ok=True)
+            removed += 1
+    return removed

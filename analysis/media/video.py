@@ -1,0 +1,204 @@
+"""Video (and the audio-only cases of video containers): probe, poster and thumbnail strip.
+
+Frames are taken by seeking to sampled timestamps and decoding forward from the keyframe
+before each one, never by decoding the whole file: a two-hour video costs a few GOPs.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
+
+import av
+from django.conf import settings
+
+from analysis.media import audio, images, storage
+from analysis.media.types import Detected, MediaRejected
+
+# Which video codecs each container may carry (issue 5): MP4/MOV only H.264/H.265.
+ALLOWED_CODECS = {"isobmff": {"h264", "hevc"}, "webm": {"vp8", "vp9", "av1"}}
+CODEC_NAMES = {"h264": "H.264", "hevc": "H.265", "vp8": "VP8", "vp9": "VP9", "av1": "AV1"}
+CONTAINERS = {
+    "mp4": ("video/mp4", "MP4"), "mov": ("video/quicktime", "QuickTime MOV"),
+    "webm": ("video/webm", "WebM"), "matroska": ("video/x-matroska", "Matroska (MKV)"),
+    "avi": ("video/x-msvideo", "AVI"),
+}  # fmt: skip
+MAX_PACKETS = 500  # a probe that finds no frame in this many packets gives up
+POSTER_SIDE = 1280
+STRIP_SIDE = 320
+
+
+@contextmanager
+def open_container(path: Path) -> Iterator[av.container.InputContainer]:
+    try:
+        container = av.open(str(path), metadata_errors="ignore")
+    except (av.FFmpegError, ValueError, OSError) as exc:
+        raise MediaRejected(f"The video container could not be read: {_why(exc)}") from exc
+    with container:
+        yield container
+
+
+def _why(exc: Exception) -> str:
+    return getattr(exc, "strerror", None) or str(exc)
+
+
+def container_name(path: Path, key: str) -> str:
+    """Tell the look-alikes apart: MP4 vs MOV (brand), WebM vs MKV (EBML DocType)."""
+    with open(path, "rb") as f:
+        head = f.read(64)
+    if key == "isobmff":
+        return "mov" if head[8:12] == b"qt  " or head[4:8] != b"ftyp" else "mp4"
+    if key == "matroska":
+        return "webm" if b"webm" in head else "matroska"
+    return key
+
+
+def probe(path: Path, key: str) -> Detected:
+    name = container_name(path, key)
+    with open_container(path) as container:
+        if not container.streams.video:
+            if container.streams.audio:
+                return audio.probe_container(container, path, name)
+            raise MediaRejected(f"The {CONTAINERS[name][1]} file has no video or audio stream.")
+        stream = container.streams.video[0]
+        codec = stream.codec_context.name
+        allowed = ALLOWED_CODECS.get("isobmff" if name in ("mp4", "mov") else name)
+        if allowed is not None and codec not in allowed:
+            wanted = " or ".join(CODEC_NAMES[c] for c in sorted(allowed))
+            raise MediaRejected(
+                f"Detected {CONTAINERS[name][1]} with {codec} video; only {wanted} is accepted."
+            )
+        metadata = _metadata(container, stream, name)
+        _first_frame(container, stream)
+        _check_tail(container, stream)
+    mime, label = CONTAINERS[name]
+    label = f"{label} video ({CODEC_NAMES.get(codec, codec)}, {stream.width}×{stream.height})"
+    return Detected("video", mime, label, metadata)
+
+
+def _metadata(container, stream, name: str) -> dict:
+    rate = stream.average_rate or stream.guessed_rate
+    sound = container.streams.audio[0] if container.streams.audio else None
+    return {
+        "container": name,
+        "duration": round(duration_of(container, stream), 3),
+        "width": stream.width,
+        "height": stream.height,
+        "codec": stream.codec_context.name,
+        "fps": round(float(rate), 3) if rate else None,
+        "has_audio": sound is not None,
+        "audio_codec": sound.codec_context.name if sound else None,
+        "sample_rate": sound.codec_context.sample_rate if sound else None,
+        "channels": sound.codec_context.channels if sound else None,
+        "bit_rate": container.bit_rate or None,
+    }
+
+
+def duration_of(container, stream) -> float:
+    if stream.duration and stream.time_base:
+        return float(stream.duration * stream.time_base)
+    return container.duration / av.time_base if container.duration else 0.0
+
+
+def _first_frame(container, stream):
+    for count, packet in enumerate(container.demux(stream)):
+        try:
+            frames = packet.decode()
+        except av.FFmpegError as exc:
+            raise MediaRejected(f"The video's first frames do not decode: {_why(exc)}") from exc
+        if frames:
+            return frames[0]
+        if count > MAX_PACKETS:
+            break
+    raise MediaRejected("No video frame could be decoded: the file is damaged or empty.")
+
+
+def _check_tail(container, stream) -> None:
+    """A file cut short (an index that points past its end) has no last frames: refuse it."""
+    end = duration_of(container, stream)
+    if end <= 0:
+        return  # a live-style stream without a duration: nothing to check the end against
+    try:
+        frame_at(container, stream, max(0.0, end - 0.5))
+    except MediaRejected as exc:
+        raise MediaRejected(f"The video is truncated: {exc}") from exc
+
+
+def frame_at(container, stream, seconds: float):
+    """The first frame at or after `seconds`: seek to the keyframe before, decode forward."""
+    start = float(stream.start_time * stream.time_base) if stream.start_time else 0.0
+    target = int((start + seconds) / stream.time_base)
+    container.seek(target, stream=stream, backward=True)
+    last = None
+    try:
+        for count, packet in enumerate(container.demux(stream)):
+            for frame in packet.decode():
+                last = frame
+                if frame.pts is None or frame.pts >= target:
+                    return frame
+            if count > MAX_PACKETS:
+                break
+    except av.FFmpegError as exc:
+        raise MediaRejected(f"no frame decodes near {seconds:.1f} s ({_why(exc)})") from exc
+    if last is None:
+        raise MediaRejected(f"no frame decodes near {seconds:.1f} s")
+    return last  # the target lies past the last frame: the last frame is the closest
+
+
+def sample_times(duration: float, count: int) -> list[float]:
+    """Evenly spread instants, each in the middle of its slice of the video."""
+    return [duration * (i + 0.5) / count for i in range(count)]
+
+
+def derive(asset_id, path: Path, mime: str) -> tuple[dict, dict]:
+    """Poster, thumbnail and strip. The instants are split between worker threads, each with
+    its own demuxer and decoder (FFmpeg decodes without the GIL): seeks that each decode a
+    GOP run side by side instead of one after the other."""
+    count = settings.MEDIA_STRIP_FRAMES
+    with open_container(path) as container:
+        stream = container.streams.video[0]
+        duration = duration_of(container, stream)
+    times = sample_times(duration, count)
+    jobs = [(min(1.0, duration * 0.1), "poster.jpg", POSTER_SIDE)]
+    jobs += [(t, f"strip-{i:02d}.jpg", STRIP_SIDE) for i, t in enumerate(times)]
+    workers = max(1, min(len(jobs), os.cpu_count() or 1))
+    groups = [jobs[i::workers] for i in range(workers)]
+    with ThreadPoolExecutor(workers, thread_name_prefix="frames") as pool:
+        list(pool.map(lambda group: _extract(asset_id, path, group, workers), groups))
+    thumb = _thumbnail_from_poster(asset_id)
+    derived = {"poster": "poster.jpg", "thumbnail": thumb, "strip": [j[1] for j in jobs[1:]]}
+    return {"strip_times": [round(t, 3) for t in times]}, derived
+
+
+def _extract(asset_id, path: Path, group: list[tuple[float, str, int]], workers: int) -> None:
+    with open_container(path) as container:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        # The cores are shared between the workers, not given to each decoder.
+        stream.codec_context.thread_count = max(1, (os.cpu_count() or 1) // workers)
+        for at, name, side in sorted(group):
+            _save(asset_id, name, frame_at(container, stream, at), side)
+
+
+def _thumbnail_from_poster(asset_id) -> str:
+    from PIL import Image
+
+    with Image.open(storage.derived_path(asset_id, "poster.jpg"), formats=["JPEG"]) as poster:
+        return images.save_jpeg(asset_id, "thumb.jpg", poster.convert("RGB"), STRIP_SIDE)
+
+
+def _scaled(frame, side: int):
+    """The frame as an RGB picture no larger than `side`, scaled by FFmpeg (swscale)."""
+    scale = min(1.0, side / max(frame.width, frame.height))
+    width, height = (
+        max(2, int(frame.width * scale)) // 2 * 2,
+        max(2, int(frame.height * scale)) // 2 * 2,
+    )
+    return frame.reformat(width=width, height=height, format="rgb24").to_image()
+
+
+def _save(asset_id, name: str, frame, side: int) -> str:
+    return images.save_jpeg(asset_id, name, _scaled(frame, side), side)

