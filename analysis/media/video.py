@@ -167,18 +167,16 @@ def derive(asset_id, path: Path, mime: str) -> tuple[dict, dict]:
     workers = max(1, min(len(jobs), os.cpu_count() or 1))
     groups = [jobs[i::workers] for i in range(workers)]
     with ThreadPoolExecutor(workers, thread_name_prefix="frames") as pool:
-        list(pool.map(lambda group: _extract(asset_id, path, group, workers), groups))
+        list(pool.map(lambda group: _extract(asset_id, path, group), groups))
     thumb = _thumbnail_from_poster(asset_id)
     derived = {"poster": "poster.jpg", "thumbnail": thumb, "strip": [j[1] for j in jobs[1:]]}
     return {"strip_times": [round(t, 3) for t in times]}, derived
 
 
-def _extract(asset_id, path: Path, group: list[tuple[float, str, int]], workers: int) -> None:
+def _extract(asset_id, path: Path, group: list[tuple[float, str, int]]) -> None:
     with open_container(path) as container:
         stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
-        # The cores are shared between the workers, not given to each decoder.
-        stream.codec_context.thread_count = max(1, (os.cpu_count() or 1) // workers)
+        stream.thread_type = "AUTO"  # frame threads too: FFmpeg picks how many
         for at, name, side in sorted(group):
             _save(asset_id, name, frame_at(container, stream, at), side)
 
