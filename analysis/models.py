@@ -560,7 +560,7 @@ class AuditEvent(models.Model):
 
     @staticmethod
     def chain_key_for(case_id) -> str:
-        """"case:<uuid>" for a case's chain, "global" for events outside any case."""
+        """ "case:<uuid>" for a case's chain, "global" for events outside any case."""
         return f"case:{case_id}" if case_id else "global"
 
 

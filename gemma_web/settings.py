@@ -206,6 +206,9 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 # --- Model and generation ---------------------------------------------------------------------
 GEMMA_MODEL_PATH = os.environ.get("GEMMA_MODEL_PATH", str(VAR_DIR / "models" / "demo.gguf"))
 GEMMA_MMPROJ_PATH = os.environ.get("GEMMA_MMPROJ_PATH", "")
+# Used only while no model is registered (docs/models.md): when set, the files must match.
+GEMMA_MODEL_SHA256 = os.environ.get("GEMMA_MODEL_SHA256", "")
+GEMMA_MMPROJ_SHA256 = os.environ.get("GEMMA_MMPROJ_SHA256", "")
 GEMMA_N_CTX = envint("GEMMA_N_CTX", 4096)
 GEMMA_N_GPU_LAYERS = envint("GEMMA_N_GPU_LAYERS", 0)
 GEMMA_N_THREADS = envint("GEMMA_N_THREADS", 0)  # 0: llama.cpp picks

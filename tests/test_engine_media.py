@@ -184,3 +184,17 @@ def test_an_answer_cut_short_of_its_schema_is_not_accepted(engine):
     with pytest.raises(InvalidStructuredOutput, match="not complete JSON") as caught:
         ask(engine, question="Findings?", schema=schema, sampler={"max_tokens": 5})
     assert caught.value.generation.record["finish_reason"] == "length"
+
+
+def test_a_long_text_document_is_cut_in_parts_and_trailing_parts_give_way(
+    text_only, tmp_path, monkeypatch
+):
+    monkeypatch.setattr("analysis.inference.plan.TEXT_PART", 400)
+    path = tmp_path / "notes.txt"
+    path.write_text("word " * 2400)  # 30 parts, far beyond 1,024 tokens of context
+    result = ask(text_only, em.media(path, "document"))
+    used = result.record["media"][0]
+    assert "[part 1]\nword word" in result.prompt
+    n = len(used["parts"])
+    assert used["parts"] == list(range(1, n + 1)) and 1 <= n < 30 == used["units"]["planned"]
+    assert result.record["budget_reduced"] is True and result.prompt_tokens + 6 <= 1024

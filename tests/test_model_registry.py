@@ -184,3 +184,11 @@ def test_an_admin_sets_the_default(client, people):
     client.force_login(people.admin)
     assert client.post(reverse("model-set-default", args=[second.pk])).status_code == 302
     assert LanguageModel.default() == second
+
+
+def test_the_development_fallback_checks_hashes_when_given(settings, fresh_engine):
+    settings.GEMMA_MODEL_SHA256 = "0" * 64
+    with pytest.raises(registry.ModelFileChanged, match="has changed"):
+        fresh_engine.get_engine()
+    settings.GEMMA_MODEL_SHA256 = registry.sha256_file(TINY_TEXT)
+    assert fresh_engine.get_engine().hashes["gguf"] == settings.GEMMA_MODEL_SHA256

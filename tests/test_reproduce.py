@@ -83,3 +83,18 @@ def test_the_case_page_offers_reproduce_on_answers_with_a_record(client, people,
     client.force_login(people.bob)
     page = client.get(reverse("case-detail", args=[people.case.id])).content.decode()
     assert reverse("analysis-reproduce", args=[people.case.id, original.id]) in page
+
+
+def test_an_answer_from_the_unregistered_development_model_reproduces_too(
+    client, people, fresh_engine, monkeypatch
+):
+    monkeypatch.setattr("analysis.tasks.run_analysis.delay", lambda analysis_id: None)
+    first = Analysis.objects.create(case=people.case, created_by=people.bob, question="Hi?")
+    pipeline.run_analysis(first.id)
+    first.refresh_from_db()
+    assert first.record["model"]["registered"] is False
+    copy = reproduce(client, people.bob, first)
+    pipeline.run_analysis(copy.id)
+    copy.refresh_from_db()
+    assert copy.status == Analysis.Status.SUCCEEDED, copy.error
+    assert copy.answer == first.answer

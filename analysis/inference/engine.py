@@ -58,10 +58,14 @@ class Engine:
 
         started = time.perf_counter()
         self.spec = spec
+        batch = min(spec.n_ctx, 2048)
         self.llm = Llama(
             model_path=spec.gguf_path,
             n_ctx=spec.n_ctx,
-            n_batch=min(spec.n_ctx, 2048),
+            n_batch=batch,
+            # Gemma attends to an image's tokens both ways: llama.cpp then needs the whole
+            # image (up to ~1,100 tokens) in one micro-batch.
+            n_ubatch=batch if spec.mmproj_path else 512,
             n_gpu_layers=spec.n_gpu_layers,
             n_threads=spec.n_threads or None,
             seed=spec.sampler.seed,
@@ -86,7 +90,8 @@ class Engine:
         import llama_cpp
 
         h = self.hashes
-        return f"{h['gguf']}:{h['mmproj']}:{self.spec.n_gpu_layers}:{llama_cpp.__version__}"
+        spec = self.spec
+        return f"{h['gguf']}:{h['mmproj']}:{spec.n_ctx}:{spec.n_gpu_layers}:{llama_cpp.__version__}"
 
     def _formatter(self):
         from llama_cpp.llama_chat_format import Jinja2ChatFormatter

@@ -18,6 +18,8 @@ from django.conf import settings
 from analysis.inference.types import EngineError, MediaInput, UnsupportedMedia
 from analysis.media import sampling
 
+# Plain-text documents have no pages: they are cut in parts of this many characters.
+TEXT_PART = 4000
 # How a section shrinks: "even" keeps fewer groups spread evenly (video frames, audio
 # segments), "pages" drops page images then trailing pages, "fixed" cannot shrink (an image).
 EVEN, PAGES, FIXED = "even", "pages", "fixed"
@@ -233,11 +235,10 @@ def _video(item: MediaInput, number: int, caps, limits: Limits, plan) -> Section
 
 
 def _document(item: MediaInput, number: int, caps, limits: Limits, plan) -> Section:
-    if item.path.read_bytes()[:5] != b"%PDF-":
-        text = item.path.read_text(encoding="utf-8", errors="replace")
-        return Section(
-            item, f'Document {number} "{item.name}":', [Unit("text", text, 0, {})], FIXED
-        )
+    with open(item.path, "rb") as f:
+        is_pdf = f.read(5) == b"%PDF-"
+    if not is_pdf:
+        return _text_document(item, number, plan)
     planned = plan.get("pages", []) if plan is not None else []
     texts, count = sampling.pdf_page_texts(item.path, max([limits.doc_max_pages, *planned]))
     pages = planned if plan is not None else list(range(1, len(texts) + 1))
@@ -262,6 +263,15 @@ def _document(item: MediaInput, number: int, caps, limits: Limits, plan) -> Sect
 
     title = f'Document {number} "{item.name}" ({count} pages):'
     return Section(item, title, units, PAGES, load)
+
+
+def _text_document(item: MediaInput, number: int, plan) -> Section:
+    """Plain text in parts of TEXT_PART characters, so the budget can drop trailing parts."""
+    text = item.path.read_text(encoding="utf-8", errors="replace")
+    parts = [text[i : i + TEXT_PART] for i in range(0, max(len(text), 1), TEXT_PART)]
+    numbers = plan.get("parts", []) if plan is not None else range(1, len(parts) + 1)
+    units = [Unit("text", f"[part {n}]\n{parts[n - 1]}", n, {"parts": n}) for n in numbers]
+    return Section(item, f'Document {number} "{item.name}" ({len(parts)} parts):', units, PAGES)
 
 
 def _require(capable: bool, what: str, item: MediaInput) -> None:

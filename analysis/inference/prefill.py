@@ -75,10 +75,12 @@ def prepare(
     room = budget.media
     for _ in range(4):  # labels and titles are estimates: correct by the overshoot, rarely twice
         over = prepared.n_tokens + budget.answer - budget.n_ctx
-        if over <= 0 and sum(section.cost for section in sections) <= room:
+        media_fit = sum(section.cost for section in sections) <= room
+        if over <= 0 and media_fit:
             return prepared
         prepared.close()
-        room -= max(over, 0)
+        if media_fit:  # the media kept to their room, but titles and labels did not
+            room -= over
         # Media are cut to their room even when the whole would fit: then a longer follow-up
         # question gets the same frames, and so the same cached media prefix.
         budgets.fit(sections, room)

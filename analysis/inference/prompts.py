@@ -32,11 +32,6 @@ def question_text(question: str, schema: dict | None) -> str:
     return question + (structured.instructions(schema) if schema else "")
 
 
-def build_messages(analysis) -> list[dict]:
-    """The text-only chat of an analysis (kept for callers that render it themselves)."""
-    return [{"role": "user", "content": user_content(analysis.question)}]
-
-
 def build_request(analysis) -> Request:
     """Question, media, answer schema — and, for a reproduction, the original's record."""
     original = analysis.reproduced_from if analysis.reproduced_from_id else None

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from django.conf import settings
@@ -80,7 +80,9 @@ class ModelSpec:
         return cls(
             name=Path(settings.GEMMA_MODEL_PATH).stem,
             gguf_path=settings.GEMMA_MODEL_PATH,
+            gguf_sha256=settings.GEMMA_MODEL_SHA256,
             mmproj_path=mmproj,
+            mmproj_sha256=settings.GEMMA_MMPROJ_SHA256 if mmproj else "",
             n_ctx=settings.GEMMA_N_CTX,
             n_gpu_layers=settings.GEMMA_N_GPU_LAYERS,
             n_threads=settings.GEMMA_N_THREADS,
@@ -131,12 +133,9 @@ def default_spec() -> ModelSpec:
 def spec_for_record(record: dict) -> ModelSpec:
     """The model a recorded analysis ran on, if it is still registered with the same files."""
     recorded = record.get("model") or {}
-    if recorded.get("id") is None:
-        spec = ModelSpec.from_settings()
-        if Path(spec.gguf_path).is_file() and sha256_file(spec.gguf_path) == recorded.get(
-            "gguf_sha256"
-        ):
-            return spec
+    if recorded.get("id") is None:  # ran on GEMMA_MODEL_PATH: the load checks the hashes
+        pinned = {k: recorded.get(k) or "" for k in ("gguf_sha256", "mmproj_sha256")}
+        return replace(ModelSpec.from_settings(), **pinned)
     model = LanguageModel.objects.filter(
         gguf_sha256=recorded.get("gguf_sha256", "-"),
         mmproj_sha256=recorded.get("mmproj_sha256", ""),

@@ -99,7 +99,7 @@ def reproduce(request: HttpRequest, case_id, analysis_id) -> HttpResponse:
             case=found.case,
             target=copy,
             request=request,
-            details={"original": str(original.id), "model": original.record["model"]["name"]},
+            details={"original": str(original.id), "model": original.model_name},
         )
         transaction.on_commit(lambda: pipeline.enqueue(copy))
     if request.htmx:
