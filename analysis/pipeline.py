@@ -34,6 +34,8 @@ def run_analysis(analysis_id) -> None:
     streaming.publish_status(analysis)
     stream = streaming.TokenStream(analysis)
     try:
+        if reason := _changed_media(analysis):
+            raise EngineError(reason)
         request = build_request(analysis)
         # A reproduction runs on the model its original ran on, or not at all.
         spec = registry.spec_for_record(request.replay) if request.replay else None
@@ -56,6 +58,17 @@ def run_analysis(analysis_id) -> None:
         stream.flush()
         _fail(analysis, f"Internal error: {type(exc).__name__}: {exc}")
     streaming.publish_status(analysis)
+
+
+def _changed_media(analysis: Analysis) -> str | None:
+    """Evidence is hashed again before the model reads it; a changed file is never analysed."""
+    from analysis.media.integrity import verify_asset
+
+    live = analysis.media.filter(deleted_at__isnull=True)  # deleted ones fail in build_request
+    changed = [a.filename for a in live if not verify_asset(a, via="analysis")]
+    if changed:
+        return f"Not analysed: {', '.join(changed)} changed since upload (SHA-256 mismatch)."
+    return None
 
 
 def fail_stale_analyses() -> int:

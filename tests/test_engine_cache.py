@@ -117,3 +117,17 @@ def test_a_follow_up_longer_than_its_allowance_still_gets_a_correct_prompt(engin
     long = ask(engine, "Tell me everything. " * 60, clip)  # ~300 tokens: past the allowance
     assert long.prompt_tokens + 8 <= 2048 and "Tell me everything." in long.prompt
     assert cache_of(long)["status"] in ("hit", "miss")
+
+
+def test_deleting_media_through_the_app_purges_its_prefixes(engine, clip, settings):
+    import uuid
+    from types import SimpleNamespace
+
+    from analysis.media import removal
+
+    ask(engine, "What happens?", clip)
+    assert [p for p in settings.GEMMA_PREFIX_CACHE_DIR.rglob("*") if p.is_file()]
+    # The asset row is not the point here: its files (none) and its prefixes (some) are.
+    removal.remove_files(SimpleNamespace(case_id=uuid.uuid4(), id=uuid.uuid4(), sha256=clip.sha256))
+    assert not [p for p in settings.GEMMA_PREFIX_CACHE_DIR.rglob("*") if p.is_file()]
+    assert cache_of(ask(engine, "And then?", clip))["status"] == "miss"

@@ -147,3 +147,25 @@ def test_the_ask_form_offers_the_case_media_and_saves_the_choice(
     url = reverse("analysis-ask", args=[people.case.id])
     assert client.post(url, {"question": "What?", "media": [clip.id]}).status_code == 302
     assert list(Analysis.objects.get().media.all()) == [clip]
+
+
+def test_media_changed_since_upload_is_never_analysed(people, tiny, clip):
+    import os
+
+    from analysis.media import storage
+
+    path = storage.original_path(clip.case_id, clip.id)
+    os.chmod(path, 0o640)
+    path.write_bytes(path.read_bytes() + b"tampered")
+    analysis = ask(people, clip)
+    assert analysis.status == Analysis.Status.FAILED
+    assert "clip.mp4 changed since upload (SHA-256 mismatch)" in analysis.error
+    clip.refresh_from_db()
+    assert clip.hash_mismatch
+    assert AuditEvent.objects.filter(action=AuditEvent.Action.MEDIA_HASH_MISMATCH).count() == 1
+
+
+def test_media_is_hashed_again_before_each_analysis(people, tiny, clip):
+    ask(people, clip)
+    verified = AuditEvent.objects.filter(action=AuditEvent.Action.MEDIA_HASH_VERIFIED)
+    assert verified.get().details["via"] == "analysis"

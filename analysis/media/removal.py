@@ -33,8 +33,12 @@ def delete(asset: MediaAsset, *, user, request=None) -> bool:
 
 
 def remove_files(asset: MediaAsset) -> None:
+    from analysis.inference.cache import purge_media
+
     storage.remove_derived(asset.id)
     storage.remove_original(asset.case_id, asset.id)
+    # Evaluated prefixes are derived data too: nothing of deleted evidence stays behind.
+    purge_media(asset.sha256)
 
 
 def sweep_deleted() -> int:
