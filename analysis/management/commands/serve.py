@@ -73,12 +73,19 @@ class Command(BaseCommand):
         return login
 
     def _check_model(self) -> None:
-        # The inference worker loads the model at start; fail here with a useful message.
-        path = Path(settings.GEMMA_MODEL_PATH)
+        # The inference worker loads the default model at start; fail here with a useful message.
+        from analysis.inference import registry
+        from analysis.inference.engine import EngineError
+
+        try:
+            path = Path(registry.default_spec().gguf_path)
+        except EngineError as exc:
+            raise CommandError(str(exc)) from exc
         if not path.is_file():
             raise CommandError(
                 f"model not found: {path}\n"
-                "Run scripts/run (it installs the demo model) or set GEMMA_MODEL_PATH."
+                "Run scripts/run (it installs the demo model), register one with "
+                "`manage.py register_model`, or set GEMMA_MODEL_PATH."
             )
 
     def _banner(
