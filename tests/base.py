@@ -32,3 +32,19 @@ def make_people() -> People:
     Membership.objects.create(case=case, user=bob, role=Membership.Role.REVIEWER)
     Membership.objects.create(case=case, user=carol, role=Membership.Role.VIEWER)
     return People(alice, bob, carol, mallory, admin, case)
+
+
+async def case_socket(user, case_id, origin: bytes = b"http://localhost"):
+    """A WebSocket client for a case page, signed in as `user` (None: anonymous), unconnected."""
+    from asgiref.sync import sync_to_async
+    from channels.testing import WebsocketCommunicator
+    from django.test import Client
+
+    from gemma_web.asgi import application
+
+    headers = [(b"origin", origin), (b"host", b"localhost")]
+    if user is not None:
+        client = Client()
+        await sync_to_async(client.force_login)(user)
+        headers.append((b"cookie", f"sessionid={client.cookies['sessionid'].value}".encode()))
+    return WebsocketCommunicator(application, f"/ws/cases/{case_id}/", headers=headers)

@@ -10,14 +10,11 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from asgiref.sync import sync_to_async
-from channels.testing import WebsocketCommunicator
-from django.test import Client
 from django.urls import URLPattern, reverse
 
 from analysis import urls as analysis_urls
 from analysis.models import Analysis, BreakGlass, Membership
-from gemma_web.asgi import application
+from tests.base import case_socket
 from tests.media_api import media_kwargs, media_world
 
 CASE_PREFIX = "cases/<uuid:case_id>/"
@@ -145,12 +142,7 @@ def test_an_expired_break_glass_gives_nothing(world, client):
 @pytest.mark.parametrize("role", ROLES)
 async def test_websocket_matrix(world, role):
     case, users, _, _ = world
-    headers = [(b"origin", b"http://localhost"), (b"host", b"localhost")]
-    if users[role] is not None:
-        client = Client()
-        await sync_to_async(client.force_login)(users[role])
-        headers.append((b"cookie", f"sessionid={client.cookies['sessionid'].value}".encode()))
-    socket = WebsocketCommunicator(application, f"/ws/cases/{case.id}/", headers=headers)
+    socket = await case_socket(users[role], case.id)
     connected, _ = await socket.connect()
     await socket.disconnect()
     assert connected is WEBSOCKET[role]

@@ -7,21 +7,15 @@ import uuid
 
 import pytest
 from asgiref.sync import sync_to_async
-from channels.testing import WebsocketCommunicator
 from django.test import Client
 
-from gemma_web.asgi import application
+from tests.base import case_socket
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 async def connect(user, case_id, origin=b"http://localhost"):
-    headers = [(b"origin", origin), (b"host", b"localhost")]
-    if user is not None:
-        client = Client()
-        await sync_to_async(client.force_login)(user)
-        headers.append((b"cookie", f"sessionid={client.cookies['sessionid'].value}".encode()))
-    socket = WebsocketCommunicator(application, f"/ws/cases/{case_id}/", headers=headers)
+    socket = await case_socket(user, case_id, origin)
     connected, _ = await socket.connect()
     await socket.disconnect()
     return connected
@@ -51,11 +45,7 @@ async def test_removing_a_member_closes_their_open_socket(people):
 
     from analysis.models import Membership
 
-    carol = Client()
-    await sync_to_async(carol.force_login)(people.carol)
-    cookie = f"sessionid={carol.cookies['sessionid'].value}".encode()
-    headers = [(b"origin", b"http://localhost"), (b"host", b"localhost"), (b"cookie", cookie)]
-    socket = WebsocketCommunicator(application, f"/ws/cases/{people.case.id}/", headers=headers)
+    socket = await case_socket(people.carol, people.case.id)
     assert (await socket.connect())[0]
 
     owner = Client()
@@ -78,11 +68,7 @@ async def test_an_expired_break_glass_socket_closes_on_the_next_event(people):
     await BreakGlass.objects.acreate(
         case=people.case, user=people.admin, reason="Audit", expires_at=soon
     )
-    staff = Client()
-    await sync_to_async(staff.force_login)(people.admin)
-    cookie = f"sessionid={staff.cookies['sessionid'].value}".encode()
-    headers = [(b"origin", b"http://localhost"), (b"host", b"localhost"), (b"cookie", cookie)]
-    socket = WebsocketCommunicator(application, f"/ws/cases/{people.case.id}/", headers=headers)
+    socket = await case_socket(people.admin, people.case.id)
     assert (await socket.connect())[0]
     analysis = await Analysis.objects.acreate(case=people.case, created_by=people.bob, question="Q")
     await asyncio.sleep(1.1)

@@ -55,13 +55,7 @@ def ask(request: HttpRequest, case_id) -> HttpResponse:
         )
         # The worker must never see a row that is not committed yet.
         transaction.on_commit(lambda: pipeline.enqueue(analysis))
-    if request.htmx:
-        return render(
-            request,
-            "analysis/cases/detail.html#analysis-card",
-            {"card": analysis_card(analysis), "case": found.case},
-        )
-    return redirect("case-detail", case_id=found.case.id)
+    return _new_card_reply(request, found.case, analysis)
 
 
 @login_required
@@ -102,10 +96,15 @@ def reproduce(request: HttpRequest, case_id, analysis_id) -> HttpResponse:
             details={"original": str(original.id), "model": original.model_name},
         )
         transaction.on_commit(lambda: pipeline.enqueue(copy))
+    return _new_card_reply(request, found.case, copy)
+
+
+def _new_card_reply(request: HttpRequest, case, analysis: Analysis) -> HttpResponse:
+    """htmx gets the new answer card to insert; a plain form post goes back to the case."""
     if request.htmx:
         return render(
             request,
             "analysis/cases/detail.html#analysis-card",
-            {"card": analysis_card(copy), "case": found.case},
+            {"card": analysis_card(analysis), "case": case},
         )
-    return redirect("case-detail", case_id=found.case.id)
+    return redirect("case-detail", case_id=case.id)
