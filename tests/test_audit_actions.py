@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
@@ -25,6 +26,7 @@ from tests.base import PASSWORD, People
 
 pytestmark = pytest.mark.django_db
 A = AuditEvent.Action
+User = get_user_model()
 
 
 class FakeEngine:
@@ -139,7 +141,43 @@ def ask(w: World):
     as_owner(w, "analysis-ask", {"question": "What happens at 00:12?"})
 
 
+def admin_change_mallory(w: World, **changes):
+    """Post mallory's account through the Django admin's change form, as a staff member would."""
+    user = w.people.mallory
+    data = {
+        "username": user.username, "first_name": "", "last_name": "", "email": user.email,
+        "is_active": "on", "date_joined_0": user.date_joined.strftime("%Y-%m-%d"),
+        "date_joined_1": user.date_joined.strftime("%H:%M:%S"), "initial-date_joined_0": "",
+        "initial-date_joined_1": "",
+    }  # fmt: skip
+    for field, value in changes.items():
+        if value:
+            data[field] = "on"
+        else:
+            data.pop(field, None)
+    w.client.force_login(w.people.admin)
+    url = reverse("admin:auth_user_change", args=[user.pk])
+    response = w.client.post(url, data)
+    assert response.status_code == 302, response.content.decode()[:2000]
+
+
+def admin_create_user(w: World):
+    w.client.force_login(w.people.admin)
+    w.client.post(
+        reverse("admin:auth_user_add"),
+        {"username": "dana", "password1": "Unguessable-2026!", "password2": "Unguessable-2026!",
+         "usable_password": "true"},
+    )  # fmt: skip
+
+
+def ensure_first_admin(w: World):
+    from analysis.management.commands.ensure_admin import ensure_admin
+
+    ensure_admin("root-admin", "Unguessable-2026!")
+
+
 bob = lambda w: w.people.bob  # noqa: E731
+mallory = lambda w: w.people.mallory  # noqa: E731
 alice = lambda w: w.people.alice  # noqa: E731
 admin = lambda w: w.people.admin  # noqa: E731
 new_case = lambda w: Case.objects.get(reference="QC-4")  # noqa: E731
@@ -201,6 +239,34 @@ ACTIONS = {
         alice,
         the_case,
         lambda w: ("membership", w.removed_id),
+    ),
+    "user created (admin)": Row(
+        A.USER_CREATED,
+        admin_create_user,
+        admin,
+        nobody,
+        lambda w: User.objects.get(username="dana"),
+    ),
+    "user created (ensure_admin)": Row(
+        A.USER_CREATED,
+        ensure_first_admin,
+        nobody,
+        nobody,
+        lambda w: User.objects.get(username="root-admin"),
+    ),
+    "user deactivated": Row(
+        A.USER_DEACTIVATED,
+        lambda w: admin_change_mallory(w, is_active=False),
+        admin,
+        nobody,
+        mallory,
+    ),
+    "user role changed": Row(
+        A.USER_ROLE_CHANGED,
+        lambda w: admin_change_mallory(w, is_staff=True),
+        admin,
+        nobody,
+        mallory,
     ),
     "break-glass opened": Row(A.BREAK_GLASS_OPENED, open_break_glass, admin, the_case, last_grant),
     "break-glass expired": Row(

@@ -20,6 +20,8 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
+from analysis.users import record_user_change
+
 
 @dataclass(frozen=True)
 class AdminLogin:
@@ -44,6 +46,7 @@ def ensure_admin(username: str, password: str | None = None) -> AdminLogin:
             ) from exc
         user.set_password(given or generated)
         user.save()
+        record_user_change(user, before=None, was_active=None)
     return AdminLogin(username, created=True, generated_password=generated)
 
 
