@@ -68,8 +68,13 @@ def test_the_query_count_does_not_grow_with_the_cases(
 def test_staff_see_metadata_of_all_cases_but_no_answers(client, people):
     people.case.analyses.create(created_by=people.bob, question="Secret?", answer="Hidden answer")
     client.force_login(people.admin)
+    from tests.media_api import make_asset
+    from tests.media_samples import image
+
+    make_asset(people.case, people.bob, image("png"), "scan.png")
     page = client.get(reverse("staff-case-list")).content.decode()
     assert people.case.title in page and "alice" in page
+    assert "1 · " in page and "scan.png" not in page  # one item and its size, not its name
     assert "Hidden answer" not in page and "Secret?" not in page
 
 

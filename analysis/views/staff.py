@@ -6,13 +6,14 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.db import transaction
-from django.db.models import Count, Q
+from django.db.models import Count, IntegerField, OuterRef, Q, Subquery, Sum
+from django.db.models.functions import Coalesce
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
 from analysis import access, audit
 from analysis.forms import BreakGlassForm
-from analysis.models import AuditEvent, BreakGlass, Membership
+from analysis.models import Analysis, AuditEvent, BreakGlass, MediaAsset, Membership
 
 
 @login_required
@@ -22,9 +23,9 @@ def staff_case_list(request: HttpRequest) -> HttpResponse:
         raise Http404("No such page.")
     query = request.GET.get("q", "").strip()
     cases = access.staff_cases(request.user).annotate(
-        n_members=Count("memberships", distinct=True),
-        n_analyses=Count("analyses", distinct=True),
-    )
+        n_members=_count(Membership), n_analyses=_count(Analysis), n_media=_count(MediaAsset),
+        media_bytes=_media_bytes(),
+    )  # fmt: skip
     if query:
         cases = cases.filter(Q(title__icontains=query) | Q(reference__icontains=query))
     page = Paginator(cases.order_by("-updated_at", "id"), 50).get_page(request.GET.get("page"))
@@ -34,6 +35,23 @@ def staff_case_list(request: HttpRequest) -> HttpResponse:
         owners_by_case.setdefault(member.case_id, []).append(member.user.get_username())
     rows = [(case, owners_by_case.get(case.id, [])) for case in page.object_list]
     return render(request, "analysis/staff/cases.html", {"page": page, "rows": rows, "q": query})
+
+
+def _per_case(model, aggregate):
+    # One correlated subquery per figure: joins of several to-many relations would multiply.
+    rows = model.objects.filter(case=OuterRef("pk"))
+    if model is MediaAsset:
+        rows = rows.filter(deleted_at__isnull=True)
+    value = rows.order_by().values("case").annotate(v=aggregate).values("v")
+    return Coalesce(Subquery(value, output_field=IntegerField()), 0)
+
+
+def _count(model):
+    return _per_case(model, Count("pk"))
+
+
+def _media_bytes():
+    return _per_case(MediaAsset, Sum("size"))
 
 
 @login_required
