@@ -151,7 +151,9 @@ CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
         "CONFIG": {
-            "hosts": [REDIS_URL],
+            # redis-py 8 reads with a 5 s socket timeout by default, no longer than
+            # channels_redis' 5 s blocking pop: every idle consumer then crashed. Read longer.
+            "hosts": [{"address": REDIS_URL, "socket_timeout": 30, "socket_connect_timeout": 5}],
             "prefix": os.environ.get("CHANNELS_PREFIX", "gemma-web"),
             "capacity": 1000,
             "expiry": 30,

@@ -74,3 +74,20 @@ async def test_an_expired_break_glass_socket_closes_on_the_next_event(people):
     await asyncio.sleep(1.1)
     await sync_to_async(streaming.publish_status)(analysis)
     assert (await socket.receive_output(timeout=5))["type"] == "websocket.close"
+
+
+@pytest.mark.slow
+async def test_an_idle_socket_stays_open_and_still_receives(people):
+    # redis-py 8 reads with a 5 s socket timeout, as long as channels_redis' blocking pop:
+    # without a longer timeout on the layer, an idle consumer crashed every few seconds.
+    from analysis import streaming
+    from analysis.models import Analysis
+
+    socket = await case_socket(people.alice, people.case.id)
+    assert (await socket.connect())[0]
+    await asyncio.sleep(7)
+    analysis = await Analysis.objects.acreate(case=people.case, created_by=people.bob, question="Q")
+    await sync_to_async(streaming.publish_status)(analysis)
+    message = await socket.receive_json_from(timeout=5)
+    assert message["analysis"] == str(analysis.id)
+    await socket.disconnect()
