@@ -14,11 +14,13 @@ from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E40
 
 from analysis.routing import websocket_urlpatterns  # noqa: E402
 from gemma_web.body_limit import BodyLimit  # noqa: E402
+from gemma_web.chunk_put import ChunkPut  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
-        # Bodies over their limit are refused while they stream, before Django spools them.
-        "http": BodyLimit(django_asgi_app),
+        # Bodies over their limit are refused while they stream, before Django spools them;
+        # upload chunks then stream straight to disk (ChunkPut), everything else is Django's.
+        "http": BodyLimit(ChunkPut(django_asgi_app)),
         "websocket": AllowedHostsOriginValidator(
             AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
         ),

@@ -247,7 +247,9 @@ GiB, MiB = 1024**3, 1024**2
 MEDIA_MAX_FILE_BYTES = envint("MEDIA_MAX_FILE_BYTES", 8 * GiB)
 MEDIA_MAX_CASE_BYTES = envint("MEDIA_MAX_CASE_BYTES", 64 * GiB)
 # One PUT carries at most this much; the ASGI guard refuses a larger body while it streams.
-MEDIA_CHUNK_BYTES = envint("MEDIA_CHUNK_BYTES", 8 * MiB)
+# 32 MiB: each chunk ends with an fdatasync and a request's fixed cost, so fewer, larger
+# chunks upload faster (docs/benchmarks.md, Media); the server holds 8 MiB of one at most.
+MEDIA_CHUNK_BYTES = envint("MEDIA_CHUNK_BYTES", 32 * MiB)
 # Seconds an unfinished upload lives; the beat task removes it and its partial file after.
 MEDIA_UPLOAD_EXPIRY = envint("MEDIA_UPLOAD_EXPIRY", 24 * 3600)
 # Decompression-bomb limits: refused (not warned about) when an image is larger.

@@ -9,20 +9,18 @@ found. Probes read headers and a frame or two; full decoding is the media task's
 from __future__ import annotations
 
 import hashlib
-import os
 from pathlib import Path
-from typing import BinaryIO
 
-from analysis.media import audio, documents, images, storage, video
+from analysis.media import audio, documents, images, video
 from analysis.media.types import Detected, MediaRejected
 
-__all__ = ["Detected", "MediaRejected", "hash_file", "identify", "sniff", "write_stream"]
+__all__ = ["Detected", "MediaRejected", "hash_file", "identify", "sniff"]
 
 BLOCK = 1024 * 1024  # read and write in 1 MiB blocks: constant memory whatever the size
 SNIFF_BYTES = 64
 
 
-# --- hashing and streamed writes ---------------------------------------------------------------
+# --- hashing ---------------------------------------------------------------
 
 
 def hash_file(path: Path, hasher=None) -> str:
@@ -31,41 +29,6 @@ def hash_file(path: Path, hasher=None) -> str:
         while block := f.read(BLOCK):
             hasher.update(block)
     return hasher.hexdigest()
-
-
-def write_stream(fd: int, offset: int, stream: BinaryIO, length: int, hasher=None) -> int:
-    """Copy exactly `length` bytes from `stream` to `fd` at `offset`, block by block.
-
-    Bytes are counted as they arrive: a body longer than announced is refused at the first
-    block past the limit, and a short one is refused at its end. Either way the caller
-    truncates the file back to the confirmed offset, so nothing half-written counts.
-    """
-    os.lseek(fd, offset, os.SEEK_SET)
-    written = 0
-    while written <= length:
-        block = stream.read(min(BLOCK, length - written + 1))
-        if not block:
-            break
-        written += len(block)
-        if written > length:
-            raise MediaRejected(
-                f"The chunk is longer than its Content-Range says ({length} bytes).", status=400
-            )
-        _write_all(fd, block)
-        storage.start_writeback(fd, offset + written - len(block), len(block))
-        if hasher is not None:
-            hasher.update(block)
-    if written < length:
-        raise MediaRejected(
-            f"The chunk ended after {written} of {length} bytes; send it again.", status=400
-        )
-    return written
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
 
 
 # --- typing by content -------------------------------------------------------------------------

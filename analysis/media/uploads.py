@@ -10,14 +10,11 @@ everything: no half-saved row, no orphan file.
 from __future__ import annotations
 
 import fcntl
-import hashlib
 import logging
 import os
 import re
-import threading
 import unicodedata
 import uuid
-from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import BinaryIO, NoReturn
@@ -28,11 +25,11 @@ from django.utils import timezone
 
 from analysis import audit, streaming
 from analysis.media import storage
-from analysis.media.ingest import MediaRejected, hash_file, identify, write_stream
+from analysis.media.chunks import HASHERS, ChunkWriter, parse_content_range
+from analysis.media.ingest import BLOCK, MediaRejected, hash_file, identify
 from analysis.models import AuditEvent, Case, MediaAsset, MediaUpload
 
 log = logging.getLogger(__name__)
-CONTENT_RANGE = re.compile(r"^bytes (\d{1,19})-(\d{1,19})/(\d{1,19})$")
 SHA256 = re.compile(r"^[0-9a-f]{64}$")
 ALREADY_HERE = "already here"
 
@@ -140,99 +137,69 @@ def _existing(case_id, sha256: str) -> MediaAsset | None:
 # --- receiving ---------------------------------------------------------------------------------
 
 
-class _Hashers:
-    """SHA-256 state of the uploads this process is receiving, so hashing rides the stream.
+def open_chunk(upload: MediaUpload, content_range: str | None) -> ChunkWriter | Finished | None:
+    """Lock the upload and check where the chunk goes, before any of its bytes are read.
 
-    hashlib objects cannot be saved in the database: an upload resumed in another process
-    (or after a restart) is hashed again from disk when it finishes. Least recently used
-    entries go first, so an abandoned upload costs a few hundred bytes until then.
+    Returns a ChunkWriter to feed (the caller then calls `close_chunk`, and `writer.close()`
+    in any case: that releases the lock), or the answer at once: Finished when the upload is
+    already complete, None when these bytes were confirmed before (a chunk sent twice).
     """
-
-    def __init__(self, limit: int = 256) -> None:
-        self._items: OrderedDict[str, tuple[int, object]] = OrderedDict()
-        self._lock = threading.Lock()
-        self.limit = limit
-
-    def take(self, upload_id, offset: int):
-        with self._lock:
-            entry = self._items.pop(str(upload_id), None)
-        return entry[1] if entry and entry[0] == offset else None
-
-    def put(self, upload_id, offset: int, hasher) -> None:
-        with self._lock:
-            self._items[str(upload_id)] = (offset, hasher)
-            while len(self._items) > self.limit:
-                self._items.popitem(last=False)
-
-    def drop(self, upload_id) -> None:
-        with self._lock:
-            self._items.pop(str(upload_id), None)
-
-
-HASHERS = _Hashers()
-
-
-def parse_content_range(header: str | None, size: int) -> tuple[int, int]:
-    match = CONTENT_RANGE.match((header or "").strip())
-    if not match:
-        raise MediaRejected(
-            "Each chunk needs a header Content-Range: bytes FIRST-LAST/TOTAL.", status=400
-        )
-    first, last, total = (int(g) for g in match.groups())
-    if total != size:
-        raise MediaRejected(f"This upload is {size} bytes, not {total}.", status=400)
-    if first > last or last >= size:
-        raise MediaRejected(f"bytes {first}-{last} is not a range inside {size} bytes.", status=400)
-    if last - first + 1 > settings.MEDIA_CHUNK_BYTES:
-        raise MediaRejected(
-            f"A chunk may carry at most {settings.MEDIA_CHUNK_BYTES} bytes.", status=413
-        )
-    return first, last
-
-
-def receive(upload: MediaUpload, stream: BinaryIO, content_range: str | None, *, request=None):
-    """Write one chunk. Returns Finished once the last byte is in, else None."""
     if upload.status == MediaUpload.Status.REJECTED:
         raise MediaRejected(upload.reason)
     first, last = parse_content_range(content_range, upload.size)
+    if upload.status == MediaUpload.Status.COMPLETE:
+        return finished(upload)  # no partial file to lock (and none to create)
     fd = storage.open_partial(upload.id)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         upload.refresh_from_db()
         if upload.status == MediaUpload.Status.COMPLETE:
-            return finished(upload)
-        if last < upload.received:
-            return None  # a chunk sent again: already confirmed, nothing to do
-        if first != upload.received:
+            early = finished(upload)
+        elif last < upload.received:
+            early = None  # a chunk sent again: already confirmed, nothing to do
+        elif first != upload.received:
             raise OutOfOrder(upload.received)
-        _write_chunk(upload, fd, stream, first, last)
-        if upload.received == upload.size:
-            return finish(upload, request=request)
-    finally:
-        os.close(fd)  # releases the lock
+        else:
+            return ChunkWriter(upload.id, fd, first, last)
+    except BaseException:
+        os.close(fd)
+        raise
+    os.close(fd)  # releases the lock
+    return early
+
+
+def close_chunk(upload: MediaUpload, writer: ChunkWriter, *, request=None) -> Finished | None:
+    """Confirm a fed chunk (whole, on disk, recorded); finish the upload after its last one."""
+    try:
+        writer.seal()
+    except BaseException:
+        writer.abort()
+        raise
+    MediaUpload.objects.filter(pk=upload.pk).update(
+        received=writer.last + 1, expires_at=_expiry(), updated_at=timezone.now()
+    )
+    upload.received = writer.last + 1
+    if upload.received == upload.size:
+        return finish(upload, request=request)
     return None
 
 
-def _write_chunk(upload: MediaUpload, fd: int, stream: BinaryIO, first: int, last: int) -> None:
-    hasher = HASHERS.take(upload.id, first)
-    if hasher is None and first == 0:
-        hasher = hashlib.sha256()
-    working = hasher.copy() if hasher is not None else None
-    os.ftruncate(fd, first)  # whatever a failed earlier attempt left past the offset goes
+def receive(upload: MediaUpload, stream: BinaryIO, content_range: str | None, *, request=None):
+    """Write one chunk read from a file-like stream. Returns Finished once the last byte is in."""
+    writer = open_chunk(upload, content_range)
+    if not isinstance(writer, ChunkWriter):
+        return writer
     try:
-        write_stream(fd, first, stream, last - first + 1, working)
-        os.fdatasync(fd)  # "confirmed" means on disk
-    except BaseException:
-        os.ftruncate(fd, first)
-        if hasher is not None:
-            HASHERS.put(upload.id, first, hasher)
-        raise
-    if working is not None:
-        HASHERS.put(upload.id, last + 1, working)
-    MediaUpload.objects.filter(pk=upload.pk).update(
-        received=last + 1, expires_at=_expiry(), updated_at=timezone.now()
-    )
-    upload.received = last + 1
+        try:
+            # One byte more than the chunk still needs: a body longer than announced shows.
+            while block := stream.read(min(BLOCK, writer.length - writer.written + 1)):
+                writer.write(block)
+        except BaseException:
+            writer.abort()
+            raise
+        return close_chunk(upload, writer, request=request)
+    finally:
+        writer.close()
 
 
 def finished(upload: MediaUpload) -> Finished:

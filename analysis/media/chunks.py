@@ -1,0 +1,141 @@
+"""One chunk of a resumable upload on its way to disk: bytes in, hashed, written, confirmed.
+
+Both doors into the chunk API use this: the Django view (analysis/views/media.py) feeds it
+from the request stream, and the ASGI fast path (gemma_web/chunk_put.py) feeds it the body
+as it arrives. The rules live here and in analysis/media/uploads.py, never in either door.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import threading
+from collections import OrderedDict
+
+from django.conf import settings
+
+from analysis.media import storage
+from analysis.media.types import MediaRejected
+
+CONTENT_RANGE = re.compile(r"^bytes (\d{1,19})-(\d{1,19})/(\d{1,19})$")
+
+
+class _Hashers:
+    """SHA-256 state of the uploads this process is receiving, so hashing rides the stream.
+
+    hashlib objects cannot be saved in the database: an upload resumed in another process
+    (or after a restart) is hashed again from disk when it finishes. Least recently used
+    entries go first, so an abandoned upload costs a few hundred bytes until then.
+    """
+
+    def __init__(self, limit: int = 256) -> None:
+        self._items: OrderedDict[str, tuple[int, object]] = OrderedDict()
+        self._lock = threading.Lock()
+        self.limit = limit
+
+    def take(self, upload_id, offset: int):
+        with self._lock:
+            entry = self._items.pop(str(upload_id), None)
+        return entry[1] if entry and entry[0] == offset else None
+
+    def put(self, upload_id, offset: int, hasher) -> None:
+        with self._lock:
+            self._items[str(upload_id)] = (offset, hasher)
+            while len(self._items) > self.limit:
+                self._items.popitem(last=False)
+
+    def drop(self, upload_id) -> None:
+        with self._lock:
+            self._items.pop(str(upload_id), None)
+
+
+HASHERS = _Hashers()
+
+
+def parse_content_range(header: str | None, size: int) -> tuple[int, int]:
+    match = CONTENT_RANGE.match((header or "").strip())
+    if not match:
+        raise MediaRejected(
+            "Each chunk needs a header Content-Range: bytes FIRST-LAST/TOTAL.", status=400
+        )
+    first, last, total = (int(g) for g in match.groups())
+    if total != size:
+        raise MediaRejected(f"This upload is {size} bytes, not {total}.", status=400)
+    if first > last or last >= size:
+        raise MediaRejected(f"bytes {first}-{last} is not a range inside {size} bytes.", status=400)
+    if last - first + 1 > settings.MEDIA_CHUNK_BYTES:
+        raise MediaRejected(
+            f"A chunk may carry at most {settings.MEDIA_CHUNK_BYTES} bytes.", status=413
+        )
+    return first, last
+
+
+class ChunkWriter:
+    """Writes bytes FIRST..LAST of an upload's partial file, hashing them on the way.
+
+    The caller holds the partial file's lock (`fd`). Bytes are counted as they arrive: a
+    body longer than its Content-Range is refused at the first block past it, a short one at
+    `seal()`. On any failure `abort()` cuts the file back to FIRST and puts the hash state
+    back, so nothing half-written counts. Not thread-safe: one writer per chunk, one block
+    at a time (the fast path hands blocks to a worker thread in order, one in flight).
+    """
+
+    def __init__(self, upload_id, fd: int, first: int, last: int) -> None:
+        self.upload_id, self.fd, self.first, self.last = upload_id, fd, first, last
+        self.length = last - first + 1
+        self.written = 0
+        self._hasher = HASHERS.take(upload_id, first)
+        if self._hasher is None and first == 0:
+            self._hasher = hashlib.sha256()
+        self._working = self._hasher.copy() if self._hasher is not None else None
+        os.ftruncate(fd, first)  # whatever a failed earlier attempt left past the offset goes
+
+    def write(self, *blocks: bytes) -> None:
+        """Append blocks (any sizes, in order). Big writes: one syscall, one hash pass each."""
+        size = sum(len(b) for b in blocks)
+        if self.written + size > self.length:
+            raise MediaRejected(
+                f"The chunk is longer than its Content-Range says ({self.length} bytes).",
+                status=400,
+            )
+        offset = self.first + self.written
+        _pwrite_all(self.fd, list(blocks), offset)
+        storage.start_writeback(self.fd, offset, size)
+        if self._working is not None:
+            for block in blocks:
+                self._working.update(block)
+        self.written += size
+
+    def seal(self) -> None:
+        """Check the chunk is whole and make it durable: "confirmed" means on disk."""
+        if self.written < self.length:
+            raise MediaRejected(
+                f"The chunk ended after {self.written} of {self.length} bytes; send it again.",
+                status=400,
+            )
+        # Kept despite its cost (docs/benchmarks.md, Media): without it a crash could leave a
+        # partial file shorter than the offset the client was told, or with holes in it.
+        os.fdatasync(self.fd)
+        if self._working is not None:
+            HASHERS.put(self.upload_id, self.last + 1, self._working)
+
+    def abort(self) -> None:
+        os.ftruncate(self.fd, self.first)
+        if self._hasher is not None:
+            HASHERS.put(self.upload_id, self.first, self._hasher)
+
+    def close(self) -> None:
+        os.close(self.fd)  # releases the upload's lock
+
+
+def _pwrite_all(fd: int, blocks: list[bytes], offset: int) -> None:
+    views = [memoryview(b) for b in blocks if b]
+    while views:
+        done = os.pwritev(fd, views[:1024], offset)  # IOV_MAX is 1024 on Linux
+        offset += done
+        while views and done >= len(views[0]):
+            done -= len(views[0])
+            views.pop(0)
+        if done:
+            views[0] = views[0][done:]
