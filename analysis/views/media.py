@@ -61,9 +61,7 @@ def _payload(request: HttpRequest) -> dict:
 @login_required
 @require_http_methods(["GET", "HEAD", "PUT", "DELETE"])
 def upload_detail(request: HttpRequest, case_id, upload_id) -> HttpResponse:
-    found = access.get_case_or_404(request.user, case_id, Action.UPLOAD)
-    # An upload belongs to whoever started it: nobody else may add bytes to it.
-    upload = get_object_or_404(MediaUpload, pk=upload_id, case=found.case, created_by=request.user)
+    upload = own_upload(request, case_id, upload_id)
     if request.method == "PUT":
         return _put_chunk(request, upload)
     if request.method == "DELETE":
@@ -72,16 +70,35 @@ def upload_detail(request: HttpRequest, case_id, upload_id) -> HttpResponse:
     return _upload_reply(upload)
 
 
+def own_upload(request: HttpRequest, case_id, upload_id) -> MediaUpload:
+    """The upload at this URL if it is the user's, in a case where they may upload (else 404/403).
+
+    Shared with the ASGI fast path for chunk PUTs (gemma_web/chunk_put.py).
+    """
+    found = access.get_case_or_404(request.user, case_id, Action.UPLOAD)
+    # An upload belongs to whoever started it: nobody else may add bytes to it.
+    return get_object_or_404(MediaUpload, pk=upload_id, case=found.case, created_by=request.user)
+
+
 def _put_chunk(request: HttpRequest, upload: MediaUpload) -> HttpResponse:
+    # Reached only when the fast path is bypassed (the test client, another server setup).
     try:
         # The request is read as a stream, block by block: never request.body.
         done = uploads.receive(
             upload, request, request.headers.get("Content-Range"), request=request
         )
     except MediaRejected as exc:
-        reply = JsonResponse({"error": str(exc), **_upload_json(upload)}, status=exc.status)
-        reply["Upload-Offset"] = str(upload.received)
-        return reply
+        return chunk_refused(upload, exc)
+    return chunk_accepted(upload, done)
+
+
+def chunk_refused(upload: MediaUpload, exc: MediaRejected) -> HttpResponse:
+    reply = JsonResponse({"error": str(exc), **_upload_json(upload)}, status=exc.status)
+    reply["Upload-Offset"] = str(upload.received)
+    return reply
+
+
+def chunk_accepted(upload: MediaUpload, done: uploads.Finished | None) -> HttpResponse:
     if done is None:
         return _upload_reply(upload)
     return JsonResponse(_upload_json(done.upload))
