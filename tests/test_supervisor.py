@@ -41,7 +41,10 @@ import subprocess, sys, time
 subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)"])
 time.sleep(300)
 """
-IGNORES_TERM = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(300)"
+IGNORES_TERM = (
+    "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+    "print('up', flush=True); time.sleep(300)"
+)
 
 HARNESS = f"""
 import sys
@@ -115,7 +118,9 @@ def test_it_stops_every_child_on_sigint(tmp_path):
     proc = _start_harness(tmp_path, crash_after=600)
     seen: list[str] = []
     # READY comes once all are started; "up" once the stand-ins have their SIGTERM handlers.
-    assert _read_until(proc, ["READY", r"app +\| up", r"store +\| up"], seen, 30), "".join(seen)
+    # Waiting for stubborn's "up" too: a SIGTERM before it ignores SIGTERM would just kill it.
+    ready = ["READY", r"app +\| up", r"store +\| up", r"stubborn +\| up"]
+    assert _read_until(proc, ready, seen, 30), "".join(seen)
     pids = _child_pids(seen)
     assert len(pids) == 5
 
