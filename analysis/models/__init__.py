@@ -1,0 +1,20 @@
+"""Domain models, one module per concern; import them from here (`analysis.models`)."""
+
+from analysis.models.analyses import Analysis, AnalysisChunk
+from analysis.models.audit import AuditEvent
+from analysis.models.cases import BreakGlass, Case, Membership
+from analysis.models.llm import LanguageModel, default_sampler
+from analysis.models.media import MediaAsset, MediaUpload
+
+__all__ = [
+    "Analysis",
+    "AnalysisChunk",
+    "AuditEvent",
+    "BreakGlass",
+    "Case",
+    "LanguageModel",
+    "MediaAsset",
+    "MediaUpload",
+    "Membership",
+    "default_sampler",
+]

@@ -1,0 +1,164 @@
+"""Analyses and their token log.
+
+State changes live here as methods, so views, tasks and the sweep share one definition of
+what "start", "succeed" and "fail" mean. Transitions are conditional UPDATEs: a redelivered
+Celery message or a racing sweep can never move a finished analysis back to running.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+from django.utils import timezone
+
+from analysis.models.cases import Case
+from analysis.models.media import MediaAsset
+
+
+class Analysis(models.Model):
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
+
+    FINISHED = (Status.SUCCEEDED, Status.FAILED, Status.CANCELLED)
+    # Redis keeps no delivery count, so the database does: a job that killed its worker this
+    # many times is failed instead of being handed to the next worker forever.
+    MAX_ATTEMPTS = 3
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="analyses")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    question = models.TextField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    answer = models.TextField(blank=True)
+    error = models.TextField(blank=True)
+    model_name = models.CharField(max_length=200, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    prompt_tokens = models.PositiveIntegerField(null=True, blank=True)
+    completion_tokens = models.PositiveIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    # Touched while tokens flow; the sweep fails a running job whose worker went silent.
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    # Engine (issue 6): which registered model answered, how to reproduce it, and a cancel flag
+    # the worker reads between tokens (a cheap, throttled query: see pipeline._cancel_watch).
+    language_model = models.ForeignKey(
+        "LanguageModel", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    response_schema = models.JSONField(null=True, blank=True)
+    record = models.JSONField(default=dict, blank=True)
+    reproduced_from = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="reproductions"
+    )
+    cancel_requested = models.BooleanField(default=False)
+    # The items the question is about (issue 6 fills it; the media page lists it already).
+    media = models.ManyToManyField(MediaAsset, blank=True, related_name="analyses")
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["case", "-created_at"]), models.Index(fields=["status"])]
+
+    def __str__(self) -> str:
+        return f"{self.question[:40]} ({self.status})"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in self.FINISHED
+
+    def start(self) -> bool:
+        """Claim the job for this worker; False when it is finished or out of attempts."""
+        now = timezone.now()
+        claimable = Q(status=self.Status.QUEUED) | Q(status=self.Status.RUNNING)
+        rows = Analysis.objects.filter(claimable, pk=self.pk, attempts__lt=self.MAX_ATTEMPTS)
+        if not rows.update(
+            status=self.Status.RUNNING, attempts=F("attempts") + 1, started_at=now, heartbeat_at=now
+        ):
+            self.refresh_from_db()
+            if not self.is_finished:
+                self.fail(f"Gave up after {self.attempts} attempts: the worker kept stopping.")
+            return False
+        self.refresh_from_db()
+        # A redelivered job starts its answer again from the first token.
+        self.chunks.all().delete()
+        return True
+
+    def heartbeat(self) -> None:
+        Analysis.objects.filter(pk=self.pk, status=self.Status.RUNNING).update(
+            heartbeat_at=timezone.now()
+        )
+
+    def succeed(self, answer: str, *, prompt_tokens: int, completion_tokens: int) -> bool:
+        return self._finish(
+            self.Status.SUCCEEDED,
+            answer=answer,
+            prompt_tokens=prompt_tokens,
+            completion_tokens=completion_tokens,
+        )
+
+    def fail(self, reason: str) -> bool:
+        # Keep whatever streamed before the failure: a reviewer may still want to read it.
+        partial = "".join(self.chunks.order_by("seq").values_list("text", flat=True))
+        return self._finish(self.Status.FAILED, error=reason[:2000], answer=partial)
+
+    def request_cancel(self) -> bool:
+        """Cancel a queued job at once; ask a running one to stop (its worker finishes it)."""
+        now = timezone.now()
+        queued = Analysis.objects.filter(pk=self.pk, status=self.Status.QUEUED)
+        done = queued.update(status=self.Status.CANCELLED, finished_at=now, cancel_requested=True)
+        if not done:
+            running = Analysis.objects.filter(pk=self.pk, status=self.Status.RUNNING)
+            done = running.update(cancel_requested=True)
+        self.refresh_from_db()
+        return bool(done)
+
+    def cancel(self) -> bool:
+        """The worker stopped on request: keep the partial answer."""
+        partial = "".join(self.chunks.order_by("seq").values_list("text", flat=True))
+        return self._finish(self.Status.CANCELLED, answer=partial)
+
+    def _finish(self, status: str, **fields) -> bool:
+        now = timezone.now()
+        rows = Analysis.objects.filter(pk=self.pk).exclude(status__in=self.FINISHED)
+        done = bool(rows.update(status=status, finished_at=now, heartbeat_at=now, **fields))
+        self.refresh_from_db()
+        return done
+
+    def streamed_text(self) -> tuple[str, int]:
+        """The answer so far and the last chunk's sequence number (0 when none)."""
+        rows = list(self.chunks.order_by("seq").values_list("seq", "text"))
+        return "".join(text for _, text in rows), (rows[-1][0] if rows else 0)
+
+    @classmethod
+    def stale(cls, now=None):
+        """Running jobs whose worker stopped sending heartbeats."""
+        now = now or timezone.now()
+        cutoff = now - timedelta(seconds=settings.ANALYSIS_STALE_AFTER)
+        return cls.objects.filter(status=cls.Status.RUNNING, heartbeat_at__lt=cutoff)
+
+
+class AnalysisChunk(models.Model):
+    """The persistent token log: browsers that (re)connect resume from a sequence number."""
+
+    analysis = models.ForeignKey(Analysis, on_delete=models.CASCADE, related_name="chunks")
+    seq = models.PositiveIntegerField()
+    text = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["seq"]
+        constraints = [
+            models.UniqueConstraint(fields=["analysis", "seq"], name="one_chunk_per_seq")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.analysis_id}#{self.seq}"
