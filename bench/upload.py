@@ -288,9 +288,9 @@ def measure(work: Path, size: int, chunk: int, rounds: int) -> dict:
         sha_mib_s = sha256_rate(source, rounds)
         return {
             "size": size, "rounds": rounds, "upload_s": uploads, "cp_s": cps,
-            "cp_sync_s": cp_syncs, "server_cpu_s": cpus, "sha256_mib_s": sha_mib_s, "base_kib": base, "hwm_kib": hwm,
-            "sampled_peak_kib": sampler.peak, "status": result.get("status"),
-            "detected": result.get("detected"),
+            "cp_sync_s": cp_syncs, "server_cpu_s": cpus, "sha256_mib_s": sha_mib_s,
+            "base_kib": base, "hwm_kib": hwm, "sampled_peak_kib": sampler.peak,
+            "status": result.get("status"), "detected": result.get("detected"),
         }  # fmt: skip
     finally:
         if server is not None:

@@ -143,4 +143,3 @@ class ChunkWriter:
             self._out.close()
         finally:
             os.close(self.fd)  # releases the upload's lock
-
