@@ -111,10 +111,12 @@ def video(
     size: tuple[int, int] = (64, 48),
     with_audio: bool = False,
     faststart: bool = False,
+    gop: int | None = None,
 ) -> bytes:
     """A clip whose colour changes frame by frame (so posters and strip frames differ).
 
-    faststart moves the index to the front, which needs a real file to rewrite.
+    faststart moves the index to the front, which needs a real file to rewrite; gop sets
+    the keyframe interval in frames (the encoder's default otherwise).
     """
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, f"clip.{container}")
@@ -125,6 +127,8 @@ def video(
             stream.pix_fmt = "yuv420p"
             if codec == "libx265":
                 stream.options = {"x265-params": "log-level=none"}
+            if gop:
+                stream.options = {**stream.options, "g": str(gop), "keyint_min": str(gop)}
             sound = box.add_stream(_audio_codec(container), rate=48000) if with_audio else None
             _encode_frames(box, stream, int(seconds * fps), size)
             if sound is not None:

@@ -1,9 +1,10 @@
 """Media decoded the way the model takes it: RGB frames, mono float PCM, page text and images.
 
-Video is never decoded frame by frame: each sampled timestamp is a seek to the keyframe
-before it and a short decode forward. Audio is resampled by PyAV (its wheels bundle FFmpeg)
-to the projector's rate. PDF text comes from pypdf; page images from pypdfium2 (PDFium, BSD
-licensed, a manylinux wheel with no system dependency), only when the model has vision.
+Video is never decoded whole: each sampled timestamp is reached by decoding on within the
+GOP at hand, or by a seek to the keyframe before it (video.FrameReader). Audio is resampled
+by PyAV (its wheels bundle FFmpeg) to the projector's rate. PDF text comes from pypdf; page
+images from pypdfium2 (PDFium, BSD licensed, a manylinux wheel with no system dependency),
+only when the model has vision.
 """
 
 from __future__ import annotations
@@ -84,40 +85,21 @@ def _duration(container) -> float:
     return 0.0
 
 
-# A timestamp closer than this after the last decoded frame is reached by decoding on; one
-# further away by seeking (to the keyframe before it) — cheaper for sparse samples.
-SEEK_AFTER_SECONDS = 2.0
-
-
 def video_frames(path: Path, timestamps: list[float], max_side: int) -> list[np.ndarray]:
-    """One RGB frame per timestamp (ascending): the first frame at or after it."""
+    """One RGB frame per timestamp (ascending): the first frame at or after it. The same
+    reader as the media worker's strip (video.FrameReader): decode on within a GOP, seek
+    across GOPs."""
     import av
 
-    frames: list[np.ndarray] = []
-    with av.open(str(path)) as container:
-        stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
-        decoded, last = None, None
-        for t in timestamps:
-            if last is None or last.time is None or not 0 <= t - last.time <= SEEK_AFTER_SECONDS:
-                container.seek(int(t / stream.time_base), stream=stream, backward=True)
-                decoded, last = container.decode(stream), None
-            last = _frame_at(decoded, last, t)
-            frames.append(_max_side_frame(last, max_side))
-    return frames
+    from analysis.media.types import MediaRejected
+    from analysis.media.video import FrameReader
 
-
-def _frame_at(decoded, last, t: float):
-    """Decode on to the first frame at or after t (the last frame if t is past the end)."""
-    if last is not None and last.time is not None and last.time + 1e-3 >= t:
-        return last  # two timestamps in one frame's span
-    for frame in decoded:
-        last = frame
-        if frame.time is not None and frame.time + 1e-3 >= t:
-            return frame
-    if last is None:
-        raise MediaDecodeError(f"no video frame at {t:.2f} s")
-    return last
+    try:
+        with av.open(str(path)) as container:
+            reader = FrameReader(container, container.streams.video[0])
+            return [_max_side_frame(reader.at(t), max_side) for t in timestamps]
+    except (av.FFmpegError, MediaRejected) as exc:
+        raise MediaDecodeError(f"{path.name}: {exc}") from exc
 
 
 def _max_side_frame(frame, max_side: int) -> np.ndarray:
