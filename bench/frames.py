@@ -6,8 +6,8 @@
 Encodes one H.264 test clip (moving picture plus noise, x264 defaults: a keyframe every
 250 frames, like much real footage), then extracts the poster and the strip frames:
 
-* PyAV: `analysis.media.video.derive`, the code the media worker runs (seek to each instant,
-  decode forward from the keyframe before it, scale, save JPEG).
+* PyAV: `analysis.media.video.derive`, the code the media worker runs (FrameReader: decode on
+  within a GOP, seek to the keyframe before an instant across GOPs; scale, save JPEG).
 * ffmpeg: one process with one accurately seeked input per instant (`-ss t -i clip`), each
   mapped to one scaled JPEG: the same frames, the same sizes, the same work.
 
