@@ -31,6 +31,19 @@ def _test_settings(settings, tmp_path):
     }
 
 
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix, tmp_path_factory):
+    """On SQLite, a test database in a file (WAL, busy timeout), as the site runs, not in
+    shared-cache memory: there the browser tests' server, worker and test threads writing at
+    once fail with "table is locked" instead of waiting their turn."""
+    from django.conf import settings
+
+    database = settings.DATABASES["default"]
+    if database["ENGINE"] == "django.db.backends.sqlite3":
+        folder = tmp_path_factory.mktemp("database")
+        database.setdefault("TEST", {})["NAME"] = str(folder / "test.sqlite3")
+
+
 @pytest.fixture(autouse=True, scope="session")
 def _audit_rows_flushable():
     """Let transactional tests end with their flush despite the append-only audit triggers.
