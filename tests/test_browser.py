@@ -50,8 +50,9 @@ class LiveServer:
             sock.bind(("127.0.0.1", 0))
             self.port = sock.getsockname()[1]
         config = uvicorn.Config(
-            application, host="127.0.0.1", port=self.port, log_level="warning", lifespan="off"
-        )
+            application, host="127.0.0.1", port=self.port, log_level="warning", lifespan="off",
+            timeout_graceful_shutdown=5,
+        )  # fmt: skip
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
         self.url = f"http://127.0.0.1:{self.port}"
@@ -101,7 +102,8 @@ def live(settings, fresh_engine, static_from_finders):
 
 
 @pytest.fixture
-def browser(monkeypatch):
+def browser(monkeypatch, live):
+    """Chromium; it closes (and with it every page's WebSocket) before the server stops."""
     # Playwright's sync API keeps an event loop on this thread, so Django takes every ORM call
     # here for one made from async code; none is (the loop only talks to the browser).
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
