@@ -210,14 +210,15 @@ ASKED = """(before) => {
 }"""
 
 
-def watch_tokens(page) -> list[str]:
-    """The token texts this page receives over its WebSocket, in order."""
-    texts: list[str] = []
+def watch_tokens(page) -> dict[int, str]:
+    """The token batches this page receives over its WebSocket, by sequence number (a batch
+    can come twice: live, and again when the page resumes from the last one it showed)."""
+    texts: dict[int, str] = {}
 
     def on_frame(payload) -> None:
         message = json.loads(payload)
         if message.get("type") == "tokens":
-            texts.append(message["text"])
+            texts[message["seq"]] = message["text"]
 
     page.on("websocket", lambda socket: socket.on("framereceived", on_frame))
     return texts
@@ -241,7 +242,8 @@ def test_an_answer_streams_into_every_page_watching_the_case(browser, live, peop
         assert shown.strip() == saved.answer.strip()
         # It came over the socket as tokens (not only in the final rendering), all of it.
         assert len(streamed[page]) >= 1
-        assert "".join(streamed[page]).strip() == saved.answer.strip()
+        batches = streamed[page]
+        assert "".join(batches[seq] for seq in sorted(batches)).strip() == saved.answer.strip()
 
 
 def webm(seconds: float = 2.0) -> bytes:
