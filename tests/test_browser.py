@@ -19,6 +19,7 @@ import pytest
 import uvicorn
 from celery.contrib.testing.worker import start_worker
 from channels.layers import channel_layers
+from django.db import connections
 from django.urls import reverse
 
 from analysis.media import storage
@@ -112,6 +113,10 @@ def browser(monkeypatch, live):
         chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         yield chromium
         chromium.close()
+        # The ORM calls the test made while Playwright ran opened their own connection (its
+        # context, not the fixture's); close it here, or PostgreSQL cannot drop the test
+        # database at the end of the run ("being accessed by other users").
+        connections.close_all()
 
 
 def signed_in(browser, live, user):
