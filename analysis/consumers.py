@@ -34,7 +34,10 @@ class CaseConsumer(AsyncJsonWebsocketConsumer):
             await self.close()
             return
         if content.get("type") == "resume":
-            for message in await self._missed(content.get("analysis"), content.get("after", 0)):
+            missed = await self._missed(
+                content.get("analysis"), content.get("attempt"), content.get("after", 0)
+            )
+            for message in missed:
                 await self.send_json(_client_message(message))
 
     async def analysis_tokens(self, event: dict) -> None:
@@ -63,16 +66,18 @@ class CaseConsumer(AsyncJsonWebsocketConsumer):
         return found if found is not None and found.can(access.Action.VIEW) else None
 
     @database_sync_to_async
-    def _missed(self, analysis_id, after) -> list[dict]:
+    def _missed(self, analysis_id, attempt, after) -> list[dict]:
+        """Where the answer stands: its status (a retry may have started over) and the
+        token batches after `after` (all of them when the page shows another attempt)."""
         try:
             analysis = Analysis.objects.get(pk=analysis_id, case_id=self.case_id)
-            after = int(after)
+            after = int(after) if attempt in (None, analysis.attempts) else 0
         except (Analysis.DoesNotExist, ValidationError, ValueError, TypeError):
             return []
         missed = streaming.chunks_after(analysis, after)
-        if analysis.is_finished:
-            missed.append(streaming.status_message(analysis))
-        return missed
+        status = streaming.status_message(analysis)
+        # A final status comes last: the page then replaces the card with the saved answer.
+        return [*missed, status] if analysis.is_finished else [status, *missed]
 
 
 def _client_message(event: dict) -> dict:

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from django.db import transaction
 from django.db.models import Q
 
-from analysis import audit, streaming
+from analysis import audit, heartbeat, recovery, streaming
 from analysis.inference import registry
 from analysis.inference.engine import EngineError, get_engine
 from analysis.inference.prompts import build_request
@@ -28,11 +28,22 @@ def run_analysis(analysis_id) -> None:
         log.warning("analysis %s vanished before it ran", analysis_id)
         return
     if not _claim(analysis):
-        # Finished, cancelled or out of attempts: tell the watchers the final word anyway.
+        # Finished, held by another worker, or out of attempts: tell the watchers anyway.
         streaming.publish_status(analysis)
         return
     streaming.publish_status(analysis)
+    with heartbeat.holding(analysis) as held:
+        _answer(analysis, held)
+    streaming.publish_status(analysis)
+
+
+def _answer(analysis: Analysis, held: heartbeat.Held) -> None:
     stream = streaming.TokenStream(analysis)
+
+    def on_token(token: str) -> None:
+        held.tokens += 1
+        stream.push(token)
+
     try:
         if reason := _changed_media(analysis):
             raise EngineError(reason)
@@ -40,8 +51,12 @@ def run_analysis(analysis_id) -> None:
         # A reproduction runs on the model its original ran on, or not at all.
         spec = registry.spec_for_record(request.replay) if request.replay else None
         engine = get_engine(spec) if spec else get_engine()
-        result = engine.generate(request, on_token=stream.push, should_stop=_cancel_watch(analysis))
+        held.model_name = engine.name
+        result = engine.generate(request, on_token=on_token, should_stop=_stop_watch(analysis))
         stream.flush()
+        if result.finish_reason == "cancelled" and _stopping(analysis):
+            recovery.give_back(analysis)  # the worker is stopping: run it again after
+            return
         _keep_record(analysis, engine, result)
         if result.finish_reason == "cancelled":
             _cancelled(analysis)
@@ -51,13 +66,19 @@ def run_analysis(analysis_id) -> None:
         stream.flush()
         if (generation := getattr(exc, "generation", None)) is not None:
             _keep_record(analysis, engine, generation)  # e.g. an answer that broke its schema
-        _fail(analysis, str(exc))
+        fail(analysis, str(exc))
     except Exception as exc:
         # Anything unexpected still ends the job as failed with its reason, never "running".
-        log.exception("analysis %s failed", analysis_id)
+        log.exception("analysis %s failed", analysis.id)
         stream.flush()
-        _fail(analysis, f"Internal error: {type(exc).__name__}: {exc}")
-    streaming.publish_status(analysis)
+        fail(analysis, f"Internal error: {type(exc).__name__}: {exc}")
+
+
+def _stopping(analysis: Analysis) -> bool:
+    """Stopped because the worker shuts down, not because a reviewer cancelled."""
+    if not heartbeat.shutting_down.is_set():
+        return False
+    return not Analysis.objects.filter(pk=analysis.pk, cancel_requested=True).exists()
 
 
 def _changed_media(analysis: Analysis) -> str | None:
@@ -71,29 +92,13 @@ def _changed_media(analysis: Analysis) -> str | None:
     return None
 
 
-def fail_stale_analyses() -> int:
-    """Fail running jobs whose worker died without telling anyone (run by beat)."""
-    count = 0
-    for analysis in Analysis.stale():
-        if _fail(analysis, "The worker stopped responding; the job was stopped."):
-            streaming.publish_status(analysis)
-            count += 1
-    return count
-
-
 def enqueue(analysis: Analysis) -> None:
     """Hand a committed analysis to the inference queue and tell the case's watchers.
 
-    If the broker cannot take it, the analysis fails now with the reason rather than
-    sitting in "queued" forever.
+    If the broker cannot take it now, the analysis stays queued: the sweep sends it once
+    the broker is back, so a question asked during an outage runs later, never gets lost.
     """
-    from analysis.tasks import run_analysis
-
-    try:
-        run_analysis.delay(str(analysis.id))
-    except Exception as exc:  # kombu raises a zoo of connection errors
-        log.exception("could not enqueue analysis %s", analysis.id)
-        _fail(analysis, f"Could not queue the job (broker unavailable): {exc}")
+    recovery.dispatch(analysis)
     streaming.publish_status(analysis)
 
 
@@ -110,7 +115,7 @@ def _claim(analysis: Analysis) -> bool:
     """
     with transaction.atomic():
         was_finished = Analysis.objects.select_for_update().get(pk=analysis.pk).is_finished
-        started = analysis.start()
+        started = analysis.start(*heartbeat.identity())
         if started:
             audit.record(
                 AuditEvent.Action.ANALYSIS_STARTED,
@@ -123,14 +128,18 @@ def _claim(analysis: Analysis) -> bool:
     return started
 
 
-def _cancel_watch(analysis: Analysis) -> Callable[[], bool]:
-    """True once the job was cancelled, or finished elsewhere (the sweep failed it)."""
+def _stop_watch(analysis: Analysis) -> Callable[[], bool]:
+    """True once the worker is stopping, the job was cancelled, or this process lost the
+    claim (the sweep took it back from a worker it believed dead)."""
     next_check = 0.0
     rows = Analysis.objects.filter(pk=analysis.pk)
-    stop = Q(cancel_requested=True) | ~Q(status=Analysis.Status.RUNNING)
+    held = Q(status=Analysis.Status.RUNNING, worker=analysis.worker, worker_pid=analysis.worker_pid)
+    stop = Q(cancel_requested=True) | ~held
 
     def should_stop() -> bool:
         nonlocal next_check
+        if heartbeat.shutting_down.is_set():
+            return True
         now = time.monotonic()
         if now < next_check:
             return False
@@ -182,7 +191,7 @@ def _succeed(analysis: Analysis, result) -> None:
             )
 
 
-def _fail(analysis: Analysis, reason: str) -> bool:
+def fail(analysis: Analysis, reason: str) -> bool:
     with transaction.atomic():
         failed = analysis.fail(reason)
         if failed:

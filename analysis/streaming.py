@@ -9,6 +9,7 @@ everything after its last sequence number. The WebSocket is a fast path; the log
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
 
@@ -21,8 +22,44 @@ from analysis.models import Analysis, AnalysisChunk
 
 log = logging.getLogger(__name__)
 
-# How often a running job touches its heartbeat, in seconds (the sweep's stale limit is larger).
-HEARTBEAT_EVERY = 5.0
+
+class _LayerState:
+    """Whether this process can reach the channel layer, as it last saw it.
+
+    One log line when it goes away and one when it is back, not one per batch (a stream
+    flushes 20 times a second); while it is away a send is tried at most every few seconds,
+    so a decoding worker does not spend its time on a dead connection. Nothing is lost
+    meanwhile: the token log has every batch and pages resume from it.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.down_since: float | None = None
+        self.next_try = 0.0
+        self.delay = 0.0
+
+    def may_send(self) -> bool:
+        return self.down_since is None or time.monotonic() >= self.next_try
+
+    def failed(self, exc: Exception) -> None:
+        now = time.monotonic()
+        with self._lock:
+            if self.down_since is None:
+                self.down_since, self.delay = now, 0.5
+                log.warning("live updates paused, channel layer unreachable: %s", exc)
+            else:
+                self.delay = min(self.delay * 2, 5.0)
+            self.next_try = now + self.delay
+
+    def sent(self) -> None:
+        with self._lock:
+            if self.down_since is not None:
+                away = time.monotonic() - self.down_since
+                log.warning("live updates resumed, channel layer back after %.1f s", away)
+                self.down_since = None
+
+
+_layer_state = _LayerState()
 
 
 def case_group(case_id) -> str:
@@ -31,11 +68,15 @@ def case_group(case_id) -> str:
 
 def _send(case_id, message: dict) -> None:
     """Best effort by design: a lost message is recovered from the log on resume."""
+    if not _layer_state.may_send():
+        return
     layer = get_channel_layer()
     try:
         async_to_sync(layer.group_send)(case_group(case_id), message)
-    except Exception:  # noqa: BLE001 - the stream must never break the job
-        log.warning("channel layer send failed for case %s", case_id, exc_info=True)
+    except Exception as exc:  # noqa: BLE001 - the stream must never break the job
+        _layer_state.failed(exc)
+    else:
+        _layer_state.sent()
 
 
 def status_message(analysis: Analysis) -> dict:
@@ -43,6 +84,8 @@ def status_message(analysis: Analysis) -> dict:
         "type": "analysis.status",
         "analysis": str(analysis.id),
         "status": analysis.status,
+        "label": analysis.status_label,
+        "attempt": analysis.attempts,
         "error": analysis.error,
     }
 
@@ -74,11 +117,18 @@ def revoke_access(case_id, user_id: int) -> None:
 def chunks_after(analysis: Analysis, after: int) -> list[dict]:
     """The token messages a client missed, in order, straight from the log."""
     rows = analysis.chunks.filter(seq__gt=after).order_by("seq").values_list("seq", "text")
-    return [_tokens_message(analysis.id, seq, text) for seq, text in rows]
+    return [_tokens_message(analysis, seq, text) for seq, text in rows]
 
 
-def _tokens_message(analysis_id, seq: int, text: str) -> dict:
-    return {"type": "analysis.tokens", "analysis": str(analysis_id), "seq": seq, "text": text}
+def _tokens_message(analysis: Analysis, seq: int, text: str) -> dict:
+    # The attempt tells a page that an answer started over (a retry): it drops the old text.
+    return {
+        "type": "analysis.tokens",
+        "analysis": str(analysis.id),
+        "attempt": analysis.attempts,
+        "seq": seq,
+        "text": text,
+    }
 
 
 class TokenStream:
@@ -96,7 +146,6 @@ class TokenStream:
         self.seq = analysis.chunks.aggregate(last=Max("seq"))["last"] or 0
         self._buffer: list[str] = []
         self._last_flush = clock()
-        self._last_heartbeat = self._last_flush
 
     def push(self, token: str) -> None:
         self._buffer.append(token)
@@ -104,15 +153,11 @@ class TokenStream:
             self.flush()
 
     def flush(self) -> None:
-        now = self.clock()
-        self._last_flush = now
+        self._last_flush = self.clock()
         text = "".join(self._buffer)
         if not text:
             return
         self._buffer.clear()
         self.seq += 1
         AnalysisChunk.objects.create(analysis=self.analysis, seq=self.seq, text=text)
-        _send(self.analysis.case_id, _tokens_message(self.analysis.id, self.seq, text))
-        if now - self._last_heartbeat >= HEARTBEAT_EVERY:
-            self._last_heartbeat = now
-            self.analysis.heartbeat()
+        _send(self.analysis.case_id, _tokens_message(self.analysis, self.seq, text))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from analysis import access, audit_seal, pipeline
+from analysis import access, audit_seal, pipeline, recovery
 from analysis.media import processing, removal, uploads
 
 
@@ -15,7 +15,7 @@ def run_analysis(analysis_id: str) -> None:
 
 @shared_task(name="analysis.tasks.sweep_stale_analyses")
 def sweep_stale_analyses() -> int:
-    return pipeline.fail_stale_analyses()
+    return recovery.sweep()
 
 
 @shared_task(name="analysis.tasks.seal_audit_chains")

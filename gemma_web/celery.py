@@ -4,7 +4,9 @@ import logging
 import os
 
 from celery import Celery
-from celery.signals import worker_ready, worker_shutdown
+from celery.signals import after_setup_logger, worker_ready, worker_shutdown, worker_shutting_down
+
+from gemma_web.broker_log import OutageFilter
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gemma_web.settings")
 
@@ -13,8 +15,27 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
 
+@after_setup_logger.connect
+def _quiet_outages(logger: logging.Logger, **_kwargs) -> None:
+    """A broker outage logs one line when it starts and one when it ends, not one a retry."""
+    for handler in logger.handlers:
+        handler.addFilter(OutageFilter())
+
+
 @worker_ready.connect
-def _preload_model(**_kwargs) -> None:
+def _start_heartbeat(sender, **_kwargs) -> None:
+    """Beat for this worker and its jobs; take back what its previous process held."""
+    from analysis import heartbeat, recovery
+
+    if heartbeat.current() is not None:
+        return
+    queues = sorted(sender.app.amqp.queues.consume_from)
+    beat = heartbeat.start(sender.hostname, queues)
+    recovery.recover_abandoned(beat.name, beat.pid)
+    _preload_model(beat)
+
+
+def _preload_model(beat) -> None:
     """Inference workers load the model at start, so the first question does not wait for it.
 
     Only workers started with GEMMA_PRELOAD_MODEL=1 (the inference queue) do this; a failure is
@@ -25,14 +46,25 @@ def _preload_model(**_kwargs) -> None:
     from analysis.inference.engine import EngineError, get_engine
 
     try:
-        get_engine()
+        beat.model_name = get_engine().name
     except EngineError:
         logging.getLogger(__name__).exception("could not preload the model")
 
 
+@worker_shutting_down.connect
+def _stop_generating(**_kwargs) -> None:
+    """SIGTERM/Ctrl-C: the running answer stops at its next token and is queued again."""
+    from analysis import heartbeat
+
+    heartbeat.shutting_down.set()
+
+
 @worker_shutdown.connect
 def _close_model(**_kwargs) -> None:
-    """Free the model while the interpreter is whole (Llama.__del__ at exit fails noisily)."""
+    """Say this worker stopped; free the model while the interpreter is whole
+    (Llama.__del__ at exit fails noisily)."""
+    from analysis import heartbeat
     from analysis.inference.engine import reset_engine
 
+    heartbeat.stop()
     reset_engine()

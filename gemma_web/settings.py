@@ -185,6 +185,9 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": ANALYSIS_TIME_LIMIT + 6
 CELERY_TASK_TIME_LIMIT = ANALYSIS_TIME_LIMIT
 CELERY_TASK_SOFT_TIME_LIMIT = ANALYSIS_TIME_LIMIT - 30
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Workers and beat ride out a broker outage of any length (one log line per state change:
+# gemma_web/broker_log.py) instead of exiting after 100 attempts.
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
 CELERY_BEAT_SCHEDULE = {
     "record-break-glass-expiries": {
         "task": "analysis.tasks.record_break_glass_expiries",
@@ -192,7 +195,7 @@ CELERY_BEAT_SCHEDULE = {
     },
     "sweep-stale-analyses": {
         "task": "analysis.tasks.sweep_stale_analyses",
-        "schedule": envfloat("ANALYSIS_SWEEP_INTERVAL", 60.0),
+        "schedule": envfloat("ANALYSIS_SWEEP_INTERVAL", 5.0),
     },
     "seal-audit-chains": {
         "task": "analysis.tasks.seal_audit_chains",
@@ -234,8 +237,19 @@ GEMMA_MEDIA_LIMITS = {
 QUESTION_MAX_CHARS = envint("QUESTION_MAX_CHARS", 4000)
 # Tokens are sent to browsers in batches, never one message per token (GUIDE §3 Channels).
 STREAM_FLUSH_INTERVAL = envfloat("STREAM_FLUSH_INTERVAL", 0.05)
-# A running analysis whose heartbeat is older than this is failed by the sweep.
-ANALYSIS_STALE_AFTER = envint("ANALYSIS_STALE_AFTER", 120)
+# --- Recovery: heartbeats, requeue, broker outages --------------------------------------------
+# Every worker process beats for itself and for each job it holds this often (seconds).
+ANALYSIS_HEARTBEAT_INTERVAL = envfloat("ANALYSIS_HEARTBEAT_INTERVAL", 2.0)
+# A running analysis whose heartbeat is older than this is taken back by the sweep: queued
+# again while attempts remain, failed with the reason after the last. With the sweep's
+# interval this bounds the time from a worker's death to its job being queued again:
+# ANALYSIS_STALE_AFTER + ANALYSIS_SWEEP_INTERVAL (15 s with the defaults).
+ANALYSIS_STALE_AFTER = envfloat("ANALYSIS_STALE_AFTER", 10.0)
+# A worker row is shown down once it has been silent this long.
+WORKER_DOWN_AFTER = envfloat("WORKER_DOWN_AFTER", ANALYSIS_STALE_AFTER)
+# A queued analysis whose message was sent longer ago than this is sent again (its message
+# may have been lost with the broker); duplicates are harmless, the claim on the row decides.
+ANALYSIS_REDISPATCH_AFTER = envfloat("ANALYSIS_REDISPATCH_AFTER", 300.0)
 
 # --- Cases ------------------------------------------------------------------------------------
 # How long a staff member's break-glass access to a case lasts, in seconds.

@@ -3,8 +3,12 @@
 Children start in stages (the embedded Valkey first, then web, workers and beat), each in its
 own process group so that a terminal's Ctrl-C reaches only this supervisor, which then stops
 them in reverse order: SIGTERM to each child, a grace period, then SIGKILL to its whole group.
-If any child dies on its own, the rest are stopped and the supervisor exits non-zero, so a
-half-running site never looks healthy.
+
+A child that dies on its own is restarted, the others keep serving: whatever it left in its
+process group is killed first (an orphaned server would hold the port), then it starts again
+after a delay that doubles with each crash in the window (restart_delay up to max_delay).
+Only a child that crashes crash_limit times within crash_window seconds makes the supervisor
+give up: it says which child and how it exited, stops the rest and exits non-zero.
 
 This module does not import Django: it is also the entry point of the Valkey child
 (`python -m gemma_web.supervisor valkey ...`) and is tested with stand-in commands.
@@ -21,6 +25,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,6 +51,15 @@ class Child:
     spec: ChildSpec
     proc: subprocess.Popen[bytes]
     reader: threading.Thread
+
+
+@dataclass
+class RestartPolicy:
+    restart_delay: float = 0.5
+    max_delay: float = 10.0
+    # Give up on a child that crashes this many times within crash_window seconds.
+    crash_limit: int = 5
+    crash_window: float = 60.0
 
 
 def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
@@ -81,6 +95,7 @@ class Supervisor:
         *,
         stop_timeout: float = 10.0,
         ready_timeout: float = 120.0,
+        restart: RestartPolicy | None = None,
         out: IO[str] | None = None,
     ) -> None:
         self.specs = sorted(specs, key=lambda spec: spec.stage)
@@ -88,6 +103,11 @@ class Supervisor:
         self.ready_timeout = ready_timeout
         self.out = out or sys.stdout
         self.children: list[Child] = []
+        self.restart = restart or RestartPolicy()
+        self.crashes: dict[str, deque[float]] = {}
+        self.restarts: dict[str, int] = {}
+        self.pending: list[tuple[float, ChildSpec]] = []  # (when, what) to start again
+        self.gave_up = ""
         self.signals = 0
         self.last_signal = ""
         self._lock = threading.Lock()
@@ -138,7 +158,7 @@ class Supervisor:
                 return status
         return "ok"
 
-    def _spawn(self, spec: ChildSpec) -> None:
+    def _spawn(self, spec: ChildSpec, note: str = "") -> None:
         env = {**os.environ, "PYTHONUNBUFFERED": "1", **spec.env}
         proc = subprocess.Popen(
             [*self._prefix, *spec.argv],
@@ -154,29 +174,64 @@ class Supervisor:
         reader = threading.Thread(target=self._forward, args=(spec.name, proc.stdout), daemon=True)
         reader.start()
         self.children.append(Child(spec, proc, reader))
-        self.say(f"started {spec.name} (pid {proc.pid}): {' '.join(spec.argv)}")
+        self.say(f"started {spec.name} (pid {proc.pid}){note}: {' '.join(spec.argv)}")
 
     def _forward(self, name: str, stream: IO[bytes]) -> None:
         for raw in iter(stream.readline, b""):
             self.say(raw.decode(errors="replace").rstrip(), name)
 
     def _wait(self, done: ReadyCheck, timeout: float | None) -> str:
-        """Poll until done() ("ok"), a signal ("signal"), a death ("died") or the timeout."""
+        """Poll until done() ("ok"), a signal ("signal"), giving up ("died") or the timeout."""
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             if self.signals:
                 self.say(f"{self.last_signal}: stopping (press Ctrl-C again to kill)")
                 return "signal"
-            for child in self.children:
+            for child in list(self.children):
                 code = child.proc.poll()
-                if code is not None:
-                    self.say(f"{child.spec.name} exited unexpectedly (status {code}): stopping")
+                if code is not None and not self._on_death(child, code):
                     return "died"
+            self._start_due()
             if done():
                 return "ok"
             if deadline is not None and time.monotonic() > deadline:
                 return "timeout"
             time.sleep(0.1)
+
+    def _on_death(self, child: Child, code: int) -> bool:
+        """Schedule the restart of a dead child; False when it crashed too often to go on."""
+        name, now = child.spec.name, time.monotonic()
+        # Whatever it forked dies with it: an orphan would keep its port or its job.
+        _signal_group(child.proc.pid, signal.SIGKILL)
+        self.children.remove(child)
+        child.reader.join(timeout=2)
+        recent = self.crashes.setdefault(name, deque())
+        recent.append(now)
+        while recent and now - recent[0] > self.restart.crash_window:
+            recent.popleft()
+        policy = self.restart
+        if len(recent) >= policy.crash_limit:
+            self.gave_up = name
+            self.say(
+                f"giving up: {name} crashed {len(recent)} times in {policy.crash_window:.0f}s "
+                f"(last exit status {code}); stopping everything"
+            )
+            return False
+        delay = min(policy.restart_delay * 2 ** (len(recent) - 1), policy.max_delay)
+        self.restarts[name] = self.restarts.get(name, 0) + 1
+        self.say(
+            f"{name} exited unexpectedly (status {code}): restart {self.restarts[name]} "
+            f"in {delay:.1f}s ({len(recent)} crash(es) in the last {policy.crash_window:.0f}s)"
+        )
+        self.pending.append((now + delay, child.spec))
+        return True
+
+    def _start_due(self) -> None:
+        now = time.monotonic()
+        due = [spec for when, spec in self.pending if when <= now]
+        self.pending = [(when, spec) for when, spec in self.pending if when > now]
+        for spec in due:
+            self._spawn(spec, note=f" (restart {self.restarts.get(spec.name, 0)})")
 
     def stop_all(self) -> None:
         """Stop the children stage by stage, last-started first; never leave one behind."""
@@ -185,6 +240,7 @@ class Supervisor:
         for child in self.children:
             child.reader.join(timeout=2)
         self.children.clear()
+        self.pending.clear()
 
     def _stop_batch(self, batch: list[Child]) -> None:
         for child in batch:

@@ -1,4 +1,5 @@
-"""The run command's supervisor: children start in order and none is left after Ctrl-C.
+"""The run command's supervisor: children start in order, a crashed one is restarted, and
+none is left after Ctrl-C.
 
 Stand-in children (tiny Python scripts) make these tests fast; the last test runs the real
 `manage.py serve` (Valkey, uvicorn, two Celery workers, beat) on the tiny model.
@@ -48,7 +49,7 @@ IGNORES_TERM = (
 
 HARNESS = f"""
 import sys
-from gemma_web.supervisor import ChildSpec, Supervisor
+from gemma_web.supervisor import ChildSpec, RestartPolicy, Supervisor
 py, notes = sys.executable, sys.argv[1]
 specs = [
     ChildSpec("store", [py, "-c", {NOTE_ON_TERM!r}, notes, "store"], stage=0),
@@ -58,7 +59,8 @@ specs = [
     ChildSpec("crasher", [py, "-c", "import time, sys; time.sleep(float(sys.argv[1])); sys.exit(3)",
                           sys.argv[2]]),
 ]
-sup = Supervisor(specs, stop_timeout=1.5)
+policy = RestartPolicy(restart_delay=0.1, max_delay=0.4, crash_limit=3, crash_window=60)
+sup = Supervisor(specs, stop_timeout=1.5, restart=policy)
 sys.exit(sup.run(on_ready=lambda: sup.say("READY")))
 """
 
@@ -135,13 +137,43 @@ def test_it_stops_every_child_on_sigint(tmp_path):
     assert "stubborn did not stop in time: killing it" in out
 
 
-def test_it_stops_the_rest_when_a_child_dies(tmp_path):
-    proc = _start_harness(tmp_path, crash_after=1.0)
+def test_it_gives_up_on_a_child_that_keeps_crashing_and_names_it(tmp_path):
+    proc = _start_harness(tmp_path, crash_after=0.3)
     out, _ = proc.communicate(timeout=60)
 
     assert proc.returncode == 1, out
-    assert "crasher exited unexpectedly (status 3)" in out
+    # Restarted with backoff and counted, then given up on by name, with its exit status.
+    assert "crasher exited unexpectedly (status 3): restart 1 in 0.1s" in out
+    assert "crasher exited unexpectedly (status 3): restart 2 in 0.2s" in out
+    assert re.search(r"started crasher \(pid \d+\) \(restart 2\)", out)
+    assert "giving up: crasher crashed 3 times in 60s (last exit status 3)" in out
+    # The others were never restarted: one start each.
+    assert len(re.findall(r"started app \(pid", out)) == 1
     assert _sessions_alive(_child_pids(out.splitlines())) == []
+
+
+def test_it_restarts_a_killed_child_while_the_others_keep_running(tmp_path):
+    proc = _start_harness(tmp_path, crash_after=600)
+    seen: list[str] = []
+    assert _read_until(proc, ["READY", r"app +\| up", r"stubborn +\| up"], seen, 30)
+    first = {
+        m.group(1): int(m.group(2))
+        for m in re.finditer(r"started (\S+) \(pid (\d+)\)", "".join(seen))
+    }
+    os.kill(first["app"], signal.SIGKILL)
+    again = [
+        r"app exited unexpectedly \(status -9\): restart 1",
+        r"started app \(pid \d+\) \(restart 1\)",
+        r"app +\| up",
+    ]
+    assert _read_until(proc, again, seen, 30), "".join(seen)
+    os.kill(first["store"], 0)  # still the same process: nothing else was touched
+
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=30)
+    seen.append(out)
+    assert proc.returncode == 0, "".join(seen)
+    assert _sessions_alive(_child_pids(seen)) == []
 
 
 def test_it_runs_the_inference_worker_as_the_guide_says(tmp_path):

@@ -5,6 +5,7 @@ from analysis.models.audit import AuditEvent
 from analysis.models.cases import BreakGlass, Case, Membership
 from analysis.models.llm import LanguageModel, default_sampler
 from analysis.models.media import MediaAsset, MediaUpload
+from analysis.models.workers import WorkerHeartbeat
 
 __all__ = [
     "Analysis",
@@ -16,5 +17,6 @@ __all__ = [
     "MediaAsset",
     "MediaUpload",
     "Membership",
+    "WorkerHeartbeat",
     "default_sampler",
 ]

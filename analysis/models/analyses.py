@@ -18,6 +18,12 @@ from django.utils import timezone
 from analysis.models.cases import Case
 from analysis.models.media import MediaAsset
 
+OUT_OF_ATTEMPTS = (
+    "Failed after {attempts} attempts: the worker stopped each time while answering. "
+    "The inference worker's log says why (often memory, or a model that crashes on this "
+    "media); fix that, then ask again."
+)
+
 
 class Analysis(models.Model):
     class Status(models.TextChoices):
@@ -48,8 +54,17 @@ class Analysis(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
-    # Touched while tokens flow; the sweep fails a running job whose worker went silent.
+    # Touched by the holding worker's heartbeat thread; the sweep requeues (or, out of
+    # attempts, fails) a running job whose worker went silent.
     heartbeat_at = models.DateTimeField(null=True, blank=True)
+    # The claim: which worker process holds the running job. Every write the worker makes
+    # afterwards is conditional on it, so a job taken back from a silent worker and handed to
+    # another is never finished (or streamed into) by both.
+    worker = models.CharField(max_length=200, blank=True)
+    worker_pid = models.PositiveIntegerField(null=True, blank=True)
+    # When a message for the job was last handed to the broker: a queued job whose message
+    # was lost (broker down when asked, or killed before its disk write) is sent again.
+    dispatched_at = models.DateTimeField(null=True, blank=True)
     # Engine (issue 6): which registered model answered, how to reproduce it, and a cancel flag
     # the worker reads between tokens (a cheap, throttled query: see pipeline._cancel_watch).
     language_model = models.ForeignKey(
@@ -75,27 +90,71 @@ class Analysis(models.Model):
     def is_finished(self) -> bool:
         return self.status in self.FINISHED
 
-    def start(self) -> bool:
-        """Claim the job for this worker; False when it is finished or out of attempts."""
+    @property
+    def status_label(self) -> str:
+        """What the reviewer reads on the badge: a retry says which attempt it is."""
+        retrying = (self.status == self.Status.QUEUED and self.attempts > 0) or (
+            self.status == self.Status.RUNNING and self.attempts > 1
+        )
+        if not retrying:
+            return self.get_status_display()
+        attempt = self.attempts + (self.status == self.Status.QUEUED)
+        return f"Retrying (attempt {attempt} of {self.MAX_ATTEMPTS})"
+
+    def start(self, worker: str = "", pid: int | None = None) -> bool:
+        """Claim a queued job for one worker process; False when someone else holds it, it is
+        finished, or it is out of attempts (then it is failed here).
+
+        Only a queued job can be claimed: a running one belongs to its worker until that
+        worker gives it back or the sweep takes it back, so no answer runs twice at once.
+        """
         now = timezone.now()
-        claimable = Q(status=self.Status.QUEUED) | Q(status=self.Status.RUNNING)
-        rows = Analysis.objects.filter(claimable, pk=self.pk, attempts__lt=self.MAX_ATTEMPTS)
-        if not rows.update(
-            status=self.Status.RUNNING, attempts=F("attempts") + 1, started_at=now, heartbeat_at=now
-        ):
-            self.refresh_from_db()
-            if not self.is_finished:
-                self.fail(f"Gave up after {self.attempts} attempts: the worker kept stopping.")
-            return False
+        rows = Analysis.objects.filter(
+            pk=self.pk, status=self.Status.QUEUED, attempts__lt=self.MAX_ATTEMPTS
+        )
+        claimed = rows.update(
+            status=self.Status.RUNNING,
+            attempts=F("attempts") + 1,
+            started_at=now,
+            heartbeat_at=now,
+            worker=worker,
+            worker_pid=pid,
+        )
         self.refresh_from_db()
-        # A redelivered job starts its answer again from the first token.
+        if not claimed:
+            if self.status == self.Status.QUEUED:
+                self.fail(OUT_OF_ATTEMPTS.format(attempts=self.attempts))
+            return False
+        # What this instance holds, kept apart from fields a later refresh may change.
+        self.claim = (self.worker, self.worker_pid)
+        # Each attempt starts its answer again from the first token.
         self.chunks.all().delete()
         return True
 
-    def heartbeat(self) -> None:
-        Analysis.objects.filter(pk=self.pk, status=self.Status.RUNNING).update(
-            heartbeat_at=timezone.now()
+    def requeue(self, *, spent: bool, silent_since=None) -> bool:
+        """Give a running job back to the queue; False when it was not running (any more).
+
+        `spent`: whether the interrupted attempt counts (a crash does; a clean shutdown
+        does not). `silent_since`: only if its heartbeat is older (the sweep's condition, so
+        a worker that beat meanwhile keeps its job).
+        """
+        rows = Analysis.objects.filter(pk=self.pk, status=self.Status.RUNNING)
+        if silent_since is not None:
+            rows = rows.filter(heartbeat_at__lt=silent_since)
+        else:
+            worker, pid = getattr(self, "claim", None) or (self.worker, self.worker_pid)
+            rows = rows.filter(worker=worker, worker_pid=pid)
+        fields = {"attempts": F("attempts") - (0 if spent else 1)}
+        done = rows.update(
+            status=self.Status.QUEUED, started_at=None, worker="", worker_pid=None, **fields
         )
+        if done:
+            self.chunks.all().delete()
+        self.refresh_from_db()
+        return bool(done)
+
+    def dispatched(self) -> None:
+        Analysis.objects.filter(pk=self.pk).update(dispatched_at=timezone.now())
 
     def succeed(self, answer: str, *, prompt_tokens: int, completion_tokens: int) -> bool:
         return self._finish(
@@ -129,6 +188,12 @@ class Analysis(models.Model):
     def _finish(self, status: str, **fields) -> bool:
         now = timezone.now()
         rows = Analysis.objects.filter(pk=self.pk).exclude(status__in=self.FINISHED)
+        claim = getattr(self, "claim", None)
+        if claim is None and self.status == self.Status.RUNNING:
+            claim = (self.worker, self.worker_pid)  # the sweep, finishing for a dead worker
+        if claim is not None:
+            # Finished by the claim's holder only: never by a worker that lost it.
+            rows = rows.filter(worker=claim[0], worker_pid=claim[1])
         done = bool(rows.update(status=status, finished_at=now, heartbeat_at=now, **fields))
         self.refresh_from_db()
         return done
@@ -138,12 +203,22 @@ class Analysis(models.Model):
         rows = list(self.chunks.order_by("seq").values_list("seq", "text"))
         return "".join(text for _, text in rows), (rows[-1][0] if rows else 0)
 
+    @staticmethod
+    def stale_cutoff(now=None):
+        return (now or timezone.now()) - timedelta(seconds=settings.ANALYSIS_STALE_AFTER)
+
     @classmethod
     def stale(cls, now=None):
         """Running jobs whose worker stopped sending heartbeats."""
-        now = now or timezone.now()
-        cutoff = now - timedelta(seconds=settings.ANALYSIS_STALE_AFTER)
-        return cls.objects.filter(status=cls.Status.RUNNING, heartbeat_at__lt=cutoff)
+        return cls.objects.filter(status=cls.Status.RUNNING, heartbeat_at__lt=cls.stale_cutoff(now))
+
+    @classmethod
+    def undispatched(cls, now=None):
+        """Queued jobs whose message may have been lost: never sent, or sent long ago."""
+        cutoff = (now or timezone.now()) - timedelta(seconds=settings.ANALYSIS_REDISPATCH_AFTER)
+        return cls.objects.filter(status=cls.Status.QUEUED).filter(
+            Q(dispatched_at__isnull=True) | Q(dispatched_at__lt=cutoff)
+        )
 
 
 class AnalysisChunk(models.Model):

@@ -48,6 +48,7 @@ class AuditEvent(models.Model):
         ANALYSIS_FINISHED = "analysis.finished", "Analysis finished"
         ANALYSIS_FAILED = "analysis.failed", "Analysis failed"
         ANALYSIS_CANCELLED = "analysis.cancelled", "Analysis cancelled"
+        ANALYSIS_REQUEUED = "analysis.requeued", "Analysis queued again"
         ANALYSIS_REPRODUCED = "analysis.reproduced", "Analysis reproduced"
         ANALYSIS_VIEWED = "analysis.viewed", "Analysis viewed"
         AUDIT_EXPORTED = "audit.exported", "Audit trail exported"

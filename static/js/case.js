@@ -11,6 +11,7 @@
   const casePath = live.dataset.caseUrl;
   let socket = null;
   let retryDelay = 500;
+  const QUIET_MS = 3000;
 
   function card(id) { return document.getElementById("analysis-" + id); }
   function running(el) { return ["queued", "running"].includes(el.dataset.status); }
@@ -20,7 +21,23 @@
   }
 
   function resume(el) {
-    send({ type: "resume", analysis: el.dataset.analysis, after: Number(el.dataset.seq || 0) });
+    el.dataset.asked = String(Date.now());
+    send({
+      type: "resume", analysis: el.dataset.analysis,
+      attempt: Number(el.dataset.attempt || 0), after: Number(el.dataset.seq || 0),
+    });
+  }
+
+  // A retry starts the answer over: a message from a newer attempt drops the old text; one
+  // from an older attempt is late news and ignored. Returns whether the message is current.
+  function sameAttempt(el, msg) {
+    const shown = Number(el.dataset.attempt || 0);
+    if (msg.attempt === undefined || msg.attempt === shown) return true;
+    if (msg.attempt < shown) return false;
+    el.dataset.attempt = String(msg.attempt);
+    el.dataset.seq = "0";
+    el.querySelector("[data-role=answer]").textContent = "";
+    return true;
   }
 
   function insertCard(html) {
@@ -43,6 +60,8 @@
   function onTokens(msg) {
     const el = card(msg.analysis);
     if (!el) return fetchCard(msg.analysis);
+    el.dataset.heard = String(Date.now());
+    if (!sameAttempt(el, msg)) return;
     const last = Number(el.dataset.seq || 0);
     if (msg.seq <= last) return;            // a duplicate from a resume
     if (msg.seq > last + 1) return resume(el);  // a gap: fetch what is missing first
@@ -53,6 +72,8 @@
   function onStatus(msg) {
     const el = card(msg.analysis);
     if (!el) return fetchCard(msg.analysis);
+    el.dataset.heard = String(Date.now());
+    if (!sameAttempt(el, msg)) return;
     const finished = ["succeeded", "failed", "cancelled"].includes(msg.status);
     if (finished && el.dataset.status !== msg.status) {
       // Replace the card with the server's final rendering (saved answer, token count).
@@ -65,7 +86,7 @@
     el.dataset.status = msg.status;
     el.className = "analysis " + msg.status;
     const badge = el.querySelector("[data-role=status]");
-    badge.textContent = msg.status.charAt(0).toUpperCase() + msg.status.slice(1);
+    badge.textContent = msg.label || msg.status.charAt(0).toUpperCase() + msg.status.slice(1);
     badge.className = "badge " + msg.status;
   }
 
@@ -87,7 +108,7 @@
     socket.addEventListener("close", () => {
       state.textContent = "Reconnecting…";
       setTimeout(connect, retryDelay);
-      retryDelay = Math.min(retryDelay * 2, 10000);
+      retryDelay = Math.min(retryDelay * 2, 5000);
     });
   }
 
@@ -106,6 +127,16 @@
       htmx.process(document.getElementById("ask-form"));
     }
   });
+
+  // A message lost on the way (the broker restarted, a worker's send failed) would leave a
+  // card waiting: a running card that heard nothing for a while asks the log itself.
+  setInterval(() => {
+    const quiet = Date.now() - QUIET_MS;
+    list.querySelectorAll(".analysis").forEach((el) => {
+      const heard = Math.max(Number(el.dataset.heard || 0), Number(el.dataset.asked || 0));
+      if (running(el) && heard < quiet) resume(el);
+    });
+  }, QUIET_MS);
 
   connect();
 })();

@@ -19,7 +19,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from analysis.management.commands.ensure_admin import AdminLogin, describe, ensure_admin
-from gemma_web.supervisor import Supervisor, site_children
+from gemma_web.supervisor import RestartPolicy, Supervisor, site_children
 
 DEFAULT_VALKEY_PORT = 6390  # settings' REDIS_URL default points here
 
@@ -38,6 +38,11 @@ class Command(BaseCommand):
         )
         parser.add_argument("--worker-concurrency", type=int, default=2)
         parser.add_argument("--stop-timeout", type=float, default=10.0)
+        # A crashed child starts again after restart-delay seconds, doubling per recent crash;
+        # crash-limit crashes of one child within crash-window seconds stop the site.
+        parser.add_argument("--restart-delay", type=float, default=0.5)
+        parser.add_argument("--crash-limit", type=int, default=5)
+        parser.add_argument("--crash-window", type=float, default=60.0)
         parser.add_argument("--no-admin", action="store_true", help="do not create an admin")
 
     def handle(self, *args: Any, **opts: Any) -> None:
@@ -58,7 +63,14 @@ class Command(BaseCommand):
             valkey=valkey,
             worker_concurrency=opts["worker_concurrency"],
         )
-        supervisor = Supervisor(specs, stop_timeout=opts["stop_timeout"], out=sys.stdout)
+        restart = RestartPolicy(
+            restart_delay=opts["restart_delay"],
+            crash_limit=opts["crash_limit"],
+            crash_window=opts["crash_window"],
+        )
+        supervisor = Supervisor(
+            specs, stop_timeout=opts["stop_timeout"], restart=restart, out=sys.stdout
+        )
         code = supervisor.run(on_ready=lambda: self._banner(supervisor, opts, login))
         if code:
             raise SystemExit(code)
