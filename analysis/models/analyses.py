@@ -145,8 +145,14 @@ class Analysis(models.Model):
             worker, pid = getattr(self, "claim", None) or (self.worker, self.worker_pid)
             rows = rows.filter(worker=worker, worker_pid=pid)
         fields = {"attempts": F("attempts") - (0 if spent else 1)}
+        # Not sent yet: if sending it fails now, the sweep sends it at its next run.
         done = rows.update(
-            status=self.Status.QUEUED, started_at=None, worker="", worker_pid=None, **fields
+            status=self.Status.QUEUED,
+            started_at=None,
+            worker="",
+            worker_pid=None,
+            dispatched_at=None,
+            **fields,
         )
         if done:
             self.chunks.all().delete()
@@ -215,9 +221,12 @@ class Analysis(models.Model):
     @classmethod
     def undispatched(cls, now=None):
         """Queued jobs whose message may have been lost: never sent, or sent long ago."""
-        cutoff = (now or timezone.now()) - timedelta(seconds=settings.ANALYSIS_REDISPATCH_AFTER)
+        now = now or timezone.now()
+        cutoff = now - timedelta(seconds=settings.ANALYSIS_REDISPATCH_AFTER)
+        # A question just asked is being sent by its request right now: leave it a moment.
+        never_sent = Q(dispatched_at__isnull=True, created_at__lt=now - timedelta(seconds=5))
         return cls.objects.filter(status=cls.Status.QUEUED).filter(
-            Q(dispatched_at__isnull=True) | Q(dispatched_at__lt=cutoff)
+            never_sent | Q(dispatched_at__lt=cutoff)
         )
 
 
