@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.core.exceptions import ValidationError
@@ -12,6 +14,16 @@ from analysis.models import Analysis
 
 
 class CaseConsumer(AsyncJsonWebsocketConsumer):
+    async def __call__(self, scope, receive, send) -> None:
+        """While Redis is away the socket closes (the page says "Reconnecting…" and resumes
+        from the token log later), with one log line for the outage, not a traceback a try."""
+        try:
+            await super().__call__(scope, receive, send)
+        except streaming.LAYER_ERRORS as exc:
+            streaming.layer_unreachable(exc)
+            with contextlib.suppress(Exception):  # the client may be gone already
+                await send({"type": "websocket.close", "code": 1011})
+
     async def connect(self) -> None:
         self.case_id = self.scope["url_route"]["kwargs"]["case_id"]
         self.group = streaming.case_group(self.case_id)
@@ -23,10 +35,12 @@ class CaseConsumer(AsyncJsonWebsocketConsumer):
         # A break-glass grant ends on the clock: checked on every event without a query.
         self.access_until = found.break_glass.expires_at if found.break_glass else None
         await self.channel_layer.group_add(self.group, self.channel_name)
+        streaming.layer_reachable()
         await self.accept()
 
     async def disconnect(self, code: int) -> None:
-        await self.channel_layer.group_discard(self.group, self.channel_name)
+        with contextlib.suppress(*streaming.LAYER_ERRORS):  # its key expires by itself
+            await self.channel_layer.group_discard(self.group, self.channel_name)
 
     async def receive_json(self, content: dict, **kwargs) -> None:
         # Access is checked on every message, not only at connect: membership can change.

@@ -17,6 +17,7 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db.models import Max
+from redis.exceptions import RedisError
 
 from analysis.models import Analysis, AnalysisChunk
 
@@ -41,7 +42,7 @@ class _LayerState:
     def may_send(self) -> bool:
         return self.down_since is None or time.monotonic() >= self.next_try
 
-    def failed(self, exc: Exception) -> None:
+    def failed(self, exc: BaseException) -> None:
         now = time.monotonic()
         with self._lock:
             if self.down_since is None:
@@ -60,6 +61,17 @@ class _LayerState:
 
 
 _layer_state = _LayerState()
+# What the channel layer raises when Redis is away (redis-py's errors, refused sockets).
+LAYER_ERRORS: tuple[type[BaseException], ...] = (RedisError, OSError)
+
+
+def layer_unreachable(exc: BaseException) -> None:
+    """A consumer found the layer gone: one line for the process, not one per socket."""
+    _layer_state.failed(exc)
+
+
+def layer_reachable() -> None:
+    _layer_state.sent()
 
 
 def case_group(case_id) -> str:

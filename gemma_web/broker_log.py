@@ -19,6 +19,8 @@ DOWN = re.compile(
     r"Timeout connecting|Connection closed by server|restarting the consumer"
 )
 UP = re.compile(r"^Connected to (redis|rediss|valkey|amqp|memory)s?://")
+# Housekeeping Celery logs on every reconnection: said once per outage, with the "back" line.
+RECONNECT_NOISE = re.compile(r"^Skipping prefetch count reduction|^missed heartbeat from")
 
 
 class OutageFilter(logging.Filter):
@@ -28,15 +30,21 @@ class OutageFilter(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
+        if record.name == "py.warnings" and "connection_loss" in message:
+            return False  # Celery's 9-line notice about a future default, on every reconnect
+        if not record.name.startswith(("celery", "kombu")):
+            return True  # the site's own lines say what they mean already
         if UP.search(message):
             was_down, self.down = self.down, False
             if was_down:
                 record.msg, record.args = f"broker reachable again: {message}", ()
             return True
+        if RECONNECT_NOISE.search(message):
+            return False
+        if self.down and record.levelno >= logging.WARNING:
+            return False  # the same outage, seen again by another part of the consumer
         if not DOWN.search(message):
             return True
-        if self.down:
-            return False
         self.down = True
         reason = _reason(record, message)
         record.msg, record.args = f"broker unreachable ({reason}): reconnecting with backoff", ()

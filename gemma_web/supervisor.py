@@ -302,15 +302,20 @@ def site_children(
     # A bounded graceful shutdown: open WebSockets must not hold Ctrl-C up.
     web += ["--port", str(port), "--timeout-graceful-shutdown", "5", "--no-server-header"]
     specs.append(ChildSpec("web", web, env, ready=lambda: port_open(host, port)))
-    # One model per process and one job at a time (GUIDE §3): solo pool, concurrency 1.
+    # One model per process and one job at a time: solo pool, concurrency 1.
     inference = ["worker", "-Q", "inference", "--pool=solo", "-c", "1", "-n", "inference@%h"]
+    # No mingle/gossip: the workers share nothing through them (job state is on the rows),
+    # and each reconnection to the broker would log their chatter.
+    quiet = ["--without-mingle", "--without-gossip"]
     specs.append(
         ChildSpec(
-            "inference", [*celery, *inference, "-l", "INFO"], {**env, "GEMMA_PRELOAD_MODEL": "1"}
+            "inference",
+            [*celery, *inference, *quiet, "-l", "INFO"],
+            {**env, "GEMMA_PRELOAD_MODEL": "1"},
         )
     )
     worker = ["worker", "-Q", "default,media", "-c", str(worker_concurrency), "-n", "worker@%h"]
-    specs.append(ChildSpec("worker", [*celery, *worker, "-l", "INFO"], env))
+    specs.append(ChildSpec("worker", [*celery, *worker, *quiet, "-l", "INFO"], env))
     specs.append(ChildSpec("beat", [*celery, "beat", "-l", "INFO"], env))
     return specs
 

@@ -263,16 +263,20 @@ class Watcher:
     async def _run(self) -> None:
         import websockets
 
+        delay = 0.5
         while not self._stop.is_set():
             try:
                 async with websockets.connect(
                     self.uri, additional_headers=self.headers, open_timeout=5
                 ) as ws:
+                    delay = 0.5
                     await self._session(ws)
             except (TimeoutError, OSError, websockets.WebSocketException):
                 pass
             self.reconnects += 1
-            await asyncio.sleep(0.3)
+            # The page's backoff: 0.5 s doubling to 5 s.
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
 
     async def _session(self, ws) -> None:
         await self._resume_all(ws)
