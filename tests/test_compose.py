@@ -151,8 +151,19 @@ def test_it_migrates_once_before_web_starts(app_services):
 
 
 def test_it_checks_the_health_of_long_running_services(compose):
-    for name in ("postgres", "redis", "web", "worker-inference", "worker"):
+    for name in ("postgres", "redis", "web", "worker-inference", "worker", "beat"):
         assert compose["services"][name].get("healthcheck", {}).get("test"), name
+
+
+def test_it_restarts_every_long_running_service_and_checks_workers_by_heartbeat(
+    compose, app_services
+):
+    for name in ("postgres", "redis", "web", "worker-inference", "worker", "beat"):
+        assert compose["services"][name]["restart"] == "unless-stopped", name
+    for service, node in (("worker-inference", "inference@"), ("worker", "worker@")):
+        test = " ".join(app_services[service]["healthcheck"]["test"])
+        # The heartbeat row, not a broadcast through the broker it may be riding out.
+        assert f"manage.py worker_alive {node}" in test, service
 
 
 def test_it_keeps_state_on_volumes(compose, app_services):
