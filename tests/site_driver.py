@@ -209,21 +209,35 @@ class Site:
         wanted = set(ids)
         return [row for row in self._query(sql) if _uuid(row["id"]) in wanted]
 
-    def leftovers(self) -> list[int]:
+    def leftovers(self) -> list[str]:
         """Live processes in any of the children's sessions (there must be none)."""
-        sessions = self.all_pids()
-        alive = []
-        for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit():
-                continue
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            state, _ppid, _pgrp, session = stat.rsplit(")", 1)[1].split()[:4]
-            if int(session) in sessions and state != "Z":
-                alive.append(int(entry.name))
-        return alive
+        return sessions_alive(self.all_pids())
+
+
+def sessions_alive(sids: set[int]) -> list[str]:
+    """Live (non-zombie) processes whose session is one of `sids`."""
+    alive = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        state, _ppid, _pgrp, session = stat.rsplit(")", 1)[1].split()[:4]
+        if int(session) in sids and state != "Z":
+            alive.append(f"{entry.name}: {stat[:80]}")
+    return alive
+
+
+def wait(condition, limit: float, step: float = 0.2) -> bool:
+    """Poll `condition` until it holds or `limit` seconds pass (a bound, never asserted on)."""
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(step)
+    return False
 
 
 def _uuid(value: str) -> str:

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from tests.site_driver import FINISHED, TINY_TEXT, Site, Watcher, free_port
+from tests.site_driver import FINISHED, TINY_TEXT, Site, Watcher, free_port, wait
 
 pytestmark = [
     pytest.mark.slow,
@@ -20,15 +20,6 @@ pytestmark = [
 ]
 OUTAGE = 10.0  # seconds the broker stays down (the scenario, not a bound on anything)
 LOG_BUDGET = 50  # lines the whole site may log for the outage
-
-
-def wait(condition, limit: float, step: float = 0.2) -> bool:
-    deadline = time.monotonic() + limit
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(step)
-    return False
 
 
 @pytest.fixture

@@ -7,11 +7,9 @@ bounded by them, never by a wall-clock assertion.
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
-from tests.site_driver import FINISHED, TINY_TEXT, Site, Watcher
+from tests.site_driver import FINISHED, TINY_TEXT, Site, Watcher, wait
 
 pytestmark = [
     pytest.mark.slow,
@@ -22,15 +20,6 @@ LONG_ANSWERS = {"GEMMA_MAX_TOKENS": "1000", "GEMMA_N_THREADS": "1"}
 # Each child once, the broker last: the one whose death touches everything.
 VICTIMS = ["inference", "worker", "beat", "web", "valkey"]
 UP_WITHIN = 120  # seconds a child gets to come back; only reached when something is wrong
-
-
-def wait(condition, limit: float, step: float = 0.2) -> bool:
-    deadline = time.monotonic() + limit
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(step)
-    return False
 
 
 def streaming(site: Site, ids: list[str]) -> bool:

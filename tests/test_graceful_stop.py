@@ -4,26 +4,16 @@ runs again from the beginning on the next start. Nothing stays "running" across 
 from __future__ import annotations
 
 import signal
-import time
 
 import pytest
 
-from tests.site_driver import FINISHED, TINY_TEXT, Site
+from tests.site_driver import FINISHED, TINY_TEXT, Site, wait
 
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(not TINY_TEXT.exists(), reason="tiny model missing"),
 ]
 LONG_ANSWERS = {"GEMMA_MAX_TOKENS": "1500", "GEMMA_N_THREADS": "1"}
-
-
-def wait(condition, limit: float, step: float = 0.2) -> bool:
-    deadline = time.monotonic() + limit
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(step)
-    return False
 
 
 def test_a_stopped_site_requeues_the_running_answer_and_runs_it_on_the_next_start(tmp_path):

@@ -20,6 +20,7 @@ import pytest
 from django.conf import settings
 
 from gemma_web.supervisor import site_children
+from tests.site_driver import sessions_alive
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY_TEXT = ROOT / "tests" / "fixtures" / "models" / "tiny-gemma4-f16.gguf"
@@ -63,22 +64,6 @@ policy = RestartPolicy(restart_delay=0.1, max_delay=0.4, crash_limit=3, crash_wi
 sup = Supervisor(specs, stop_timeout=1.5, restart=policy)
 sys.exit(sup.run(on_ready=lambda: sup.say("READY")))
 """
-
-
-def _sessions_alive(sids: set[int]) -> list[str]:
-    """Live (non-zombie) processes whose session is one of the children's."""
-    alive = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        state, _ppid, _pgrp, session = stat.rsplit(")", 1)[1].split()[:4]
-        if int(session) in sids and state != "Z":
-            alive.append(f"{entry.name}: {stat[:80]}")
-    return alive
 
 
 def _start_harness(tmp_path: Path, crash_after: float) -> subprocess.Popen[str]:
@@ -131,7 +116,7 @@ def test_it_stops_every_child_on_sigint(tmp_path):
     seen.append(out)
 
     assert proc.returncode == 0, "".join(seen)
-    assert _sessions_alive(pids) == []
+    assert sessions_alive(pids) == []
     # The store (Valkey's stand-in) stops after what depends on it.
     assert (tmp_path / "notes").read_text().split() == ["app", "store"]
     assert "stubborn did not stop in time: killing it" in out
@@ -149,7 +134,7 @@ def test_it_gives_up_on_a_child_that_keeps_crashing_and_names_it(tmp_path):
     assert "giving up: crasher crashed 3 times in 60s (last exit status 3)" in out
     # The others were never restarted: one start each.
     assert len(re.findall(r"started app \(pid", out)) == 1
-    assert _sessions_alive(_child_pids(out.splitlines())) == []
+    assert sessions_alive(_child_pids(out.splitlines())) == []
 
 
 def test_it_restarts_a_killed_child_while_the_others_keep_running(tmp_path):
@@ -173,7 +158,7 @@ def test_it_restarts_a_killed_child_while_the_others_keep_running(tmp_path):
     out, _ = proc.communicate(timeout=30)
     seen.append(out)
     assert proc.returncode == 0, "".join(seen)
-    assert _sessions_alive(_child_pids(seen)) == []
+    assert sessions_alive(_child_pids(seen)) == []
 
 
 def test_it_runs_the_inference_worker_as_the_guide_says(tmp_path):
@@ -234,5 +219,5 @@ def test_it_leaves_no_process_after_ctrl_c_on_the_real_site(tmp_path):
             proc.kill()
     assert proc.returncode == 0, "".join(seen) + out
     assert len(pids) == 5
-    assert _sessions_alive(pids) == []
+    assert sessions_alive(pids) == []
     assert (tmp_path / "valkey" / "appendonlydir").is_dir()  # the embedded broker persists
