@@ -209,6 +209,11 @@ class Site:
         wanted = set(ids)
         return [row for row in self._query(sql) if _uuid(row["id"]) in wanted]
 
+    def last_chunks(self) -> dict[str, int]:
+        """The newest token-log row of each analysis (ids grow: a new batch, even of a retry)."""
+        sql = "SELECT analysis_id, MAX(id) AS last FROM analysis_analysischunk GROUP BY analysis_id"
+        return {_uuid(row["analysis_id"]): row["last"] for row in self._query(sql)}
+
     def leftovers(self) -> list[str]:
         """Live processes in any of the children's sessions (there must be none)."""
         return sessions_alive(self.all_pids())

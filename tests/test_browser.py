@@ -14,6 +14,7 @@ import shutil
 import socket
 import threading
 import time
+from datetime import timedelta
 
 import pytest
 import uvicorn
@@ -21,7 +22,9 @@ from celery.contrib.testing.worker import start_worker
 from channels.layers import channel_layers
 from django.db import connections
 from django.urls import reverse
+from django.utils import timezone
 
+from analysis import recovery
 from analysis.media import storage
 from analysis.models import Analysis, MediaAsset
 from gemma_web.asgi import application, django_asgi_app
@@ -249,6 +252,51 @@ def test_an_answer_streams_into_every_page_watching_the_case(browser, live, peop
         assert len(streamed[page]) >= 1
         batches = streamed[page]
         assert "".join(batches[seq] for seq in sorted(batches)).strip() == saved.answer.strip()
+
+
+LABELS_SEEN = """() => {
+  window.labelsSeen = new Set();
+  const note = () => document.querySelectorAll("#analyses [data-role=status]")
+    .forEach((badge) => window.labelsSeen.add(badge.textContent));
+  new MutationObserver(note).observe(document.getElementById("analyses"),
+    { subtree: true, childList: true, characterData: true });
+}"""
+
+
+def test_a_retried_answer_says_so_live_and_streams_again_from_the_start(browser, live, people):
+    # The answer's worker died mid-answer: a claim by a process that is gone, half a text.
+    analysis = Analysis.objects.create(case=people.case, created_by=people.bob, question="Why?")
+    analysis.start("inference@gone", 1)
+    analysis.chunks.create(seq=1, text="half an answer from the dead worker")
+    page = signed_in(browser, live, people.bob)
+    page.goto(live.url + reverse("case-detail", args=[people.case.id]))
+    page.wait_for_function("() => document.getElementById('live-state').textContent === ''")
+    page.evaluate(LABELS_SEEN)
+
+    old = timezone.now() - timedelta(hours=1)
+    Analysis.objects.filter(pk=analysis.pk).update(heartbeat_at=old)
+    # Queued again, and the test's worker runs it. From a thread of its own, as beat's sweep
+    # runs: this one holds Playwright's event loop, where the channel layer cannot be called.
+    swept: list[int] = []
+
+    def run_sweep() -> None:
+        try:
+            swept.append(recovery.sweep())
+        finally:
+            connections.close_all()  # this thread's own: PostgreSQL must drop the database
+
+    sweep = threading.Thread(target=run_sweep)
+    sweep.start()
+    sweep.join(timeout=60)
+    assert swept == [1]
+    page.wait_for_function(ASKED, arg=0)
+
+    analysis.refresh_from_db()
+    assert analysis.status == Analysis.Status.SUCCEEDED and analysis.attempts == 2
+    assert "Retrying (attempt 2 of 3)" in page.evaluate("() => [...window.labelsSeen]")
+    shown = page.text_content(f"#analysis-{analysis.id} [data-role=answer]")
+    assert shown.strip() == analysis.answer.strip()
+    assert "dead worker" not in shown
 
 
 def webm(seconds: float = 2.0) -> bytes:

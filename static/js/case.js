@@ -61,7 +61,10 @@
     const el = card(msg.analysis);
     if (!el) return fetchCard(msg.analysis);
     el.dataset.heard = String(Date.now());
+    const shown = el.dataset.attempt;
     if (!sameAttempt(el, msg)) return;
+    // A retry began while its status message was lost: ask for its status and text.
+    if (el.dataset.attempt !== shown) return resume(el);
     const last = Number(el.dataset.seq || 0);
     if (msg.seq <= last) return;            // a duplicate from a resume
     if (msg.seq > last + 1) return resume(el);  // a gap: fetch what is missing first
