@@ -181,6 +181,21 @@ class Site:
         assert status == 200, html[:500]
         return re.search(r'data-analysis="([0-9a-f-]{36})"', html).group(1)
 
+    def ask_and_catch_streaming(self, case_id: str, question: str) -> tuple[str, bool]:
+        """Ask, and return as soon as the answer streams (its first token batch is logged):
+        its id, and False if it had finished already (the tiny model's answers often last well
+        under a second, so a caller that must interrupt one asks again)."""
+        analysis_id = self.ask(case_id, question)
+
+        def streaming() -> bool:
+            return any(
+                r["status"] != "queued" and r["chunks"] for r in self.progress([analysis_id])
+            )
+
+        wait(streaming, 120, step=0.01)
+        row = self.progress([analysis_id])
+        return analysis_id, bool(row) and row[0]["status"] == "running"
+
     def session_cookie(self) -> str:
         return "; ".join(f"{c.name}={c.value}" for c in self._cookies)
 
