@@ -10,19 +10,18 @@ django_asgi_app = get_asgi_application()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
 from analysis.routing import websocket_urlpatterns  # noqa: E402
 from gemma_web.body_limit import BodyLimit  # noqa: E402
 from gemma_web.chunk_put import ChunkPut  # noqa: E402
+from gemma_web.ws_origin import SameOriginValidator  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
         # Bodies over their limit are refused while they stream, before Django spools them;
         # upload chunks then stream straight to disk (ChunkPut), everything else is Django's.
         "http": BodyLimit(ChunkPut(django_asgi_app)),
-        "websocket": AllowedHostsOriginValidator(
-            AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
-        ),
+        # Origin: scheme, host and port of this site (or a trusted origin), not the host alone.
+        "websocket": SameOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
     }
 )

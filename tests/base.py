@@ -34,8 +34,9 @@ def make_people() -> People:
     return People(alice, bob, carol, mallory, admin, case)
 
 
-async def case_socket(user, case_id, origin: bytes = b"http://localhost"):
-    """A WebSocket client for a case page, signed in as `user` (None: anonymous), unconnected."""
+async def case_socket(user, case_id, origin: bytes = b"http://localhost", path: str = ""):
+    """A WebSocket client for a case page (or `path`), signed in as `user` (None: anonymous),
+    unconnected."""
     from asgiref.sync import sync_to_async
     from channels.testing import WebsocketCommunicator
     from django.test import Client
@@ -47,4 +48,4 @@ async def case_socket(user, case_id, origin: bytes = b"http://localhost"):
         client = Client()
         await sync_to_async(client.force_login)(user)
         headers.append((b"cookie", f"sessionid={client.cookies['sessionid'].value}".encode()))
-    return WebsocketCommunicator(application, f"/ws/cases/{case_id}/", headers=headers)
+    return WebsocketCommunicator(application, path or f"/ws/cases/{case_id}/", headers=headers)

@@ -99,7 +99,7 @@ def test_exports_are_attachments_with_a_safe_name(client, people, trail, fmt):
     disposition = response["Content-Disposition"]
     assert disposition.startswith(f'attachment; filename="audit-case-{trail.id}-')
     assert disposition.endswith(f'.{fmt}"')
-    assert response["Cache-Control"] == "no-store"
+    assert response["Cache-Control"] == "private, no-store"
     assert response["X-Content-Type-Options"] == "nosniff"
 
 

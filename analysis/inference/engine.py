@@ -119,7 +119,16 @@ class Engine:
 
     def render(self, content: str) -> tuple[str, bool]:
         """The chat prompt for one user turn, and whether the tokenizer must add BOS."""
-        rendered = self.formatter(messages=[{"role": "user", "content": content}])
+        from jinja2.exceptions import SecurityError
+
+        try:
+            rendered = self.formatter(messages=[{"role": "user", "content": content}])
+        except SecurityError as exc:
+            # The sandbox stopped the template reaching outside itself: nothing ran.
+            raise EngineError(
+                f"The chat template of {self.name} tried something its sandbox forbids "
+                f"({exc}); it cannot answer questions. Ask an administrator to replace it."
+            ) from exc
         return rendered.prompt, not rendered.added_special
 
     def count_tokens(self, content: str) -> int:

@@ -17,7 +17,7 @@ from django.conf import settings
 from django.db import transaction
 
 from analysis import audit
-from analysis.inference import mtmd
+from analysis.inference import gguf_header, mtmd
 from analysis.inference.types import EngineError, ModelFileChanged, Sampler
 from analysis.models import AuditEvent, LanguageModel
 
@@ -183,6 +183,13 @@ def _check_gguf(path: str, what: str) -> Path:
     with open(file, "rb") as f:
         if f.read(4) != b"GGUF":
             raise EngineError(f"{path} is not a GGUF file.")
+    try:
+        # Before any C parser (llama.cpp, mtmd) opens the file: a hostile header stops here.
+        header = gguf_header.read(file)
+    except gguf_header.BadHeader as exc:
+        raise EngineError(f"{path} has a corrupt GGUF header: {exc}. It is not registered.") from exc
+    if what == "model" and not header.chat_template:
+        raise EngineError(f"{path} has no chat template; it cannot answer questions.")
     return file
 
 

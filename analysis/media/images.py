@@ -42,7 +42,8 @@ def open_image(path: Path, key: str) -> Iterator[Image.Image]:
         try:
             image = Image.open(path, formats=[name])
         except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-            raise MediaRejected(f"Refused a {name} image with too many pixels: {exc}") from exc
+            # Pillow's own text quotes its limit or twice it (warning or error): one limit here.
+            raise MediaRejected(_too_many_pixels(name)) from exc
         except BROKEN as exc:
             why = str(exc).replace(str(path), "the file")  # never show a server path
             raise MediaRejected(
@@ -62,10 +63,14 @@ def _check_size(image: Image.Image, name: str) -> None:
             f"each side may be at most {side} pixels."
         )
     if width * height > settings.MEDIA_IMAGE_MAX_PIXELS:
-        raise MediaRejected(
-            f"Refused a {name} image of {width}×{height} pixels (a possible decompression "
-            f"bomb): at most {settings.MEDIA_IMAGE_MAX_PIXELS:,} pixels are accepted."
-        )
+        raise MediaRejected(_too_many_pixels(name, f" of {width}×{height} pixels"))
+
+
+def _too_many_pixels(name: str, size: str = "") -> str:
+    return (
+        f"Refused a {name} image{size} (a possible decompression bomb): at most "
+        f"{settings.MEDIA_IMAGE_MAX_PIXELS:,} pixels are accepted."
+    )
 
 
 def probe(path: Path, key: str) -> Detected:

@@ -107,11 +107,11 @@ def start(case: Case, user, *, filename: str, size, sha256: str = "") -> MediaUp
 
 
 def _checked_size(size) -> int:
-    try:
-        size = int(size)
-    except (TypeError, ValueError):
-        raise MediaRejected("size (in bytes) is required.", status=400) from None
-    if size <= 0:
+    if isinstance(size, bool) or not isinstance(size, int):
+        raise MediaRejected("size must be a whole number of bytes.", status=400)
+    if size < 0:
+        raise MediaRejected("size must be greater than 0.", status=400)
+    if size == 0:
         raise MediaRejected("The file is empty (0 bytes).")
     if size > settings.MEDIA_MAX_FILE_BYTES:
         raise MediaRejected(

@@ -7,7 +7,7 @@ from django.contrib.auth.decorators import login_required
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_POST, require_safe
 
 from analysis import access, audit, pipeline
 from analysis.forms import AskForm
@@ -59,6 +59,7 @@ def ask(request: HttpRequest, case_id) -> HttpResponse:
 
 
 @login_required
+@require_safe
 def analysis_detail(request: HttpRequest, case_id, analysis_id) -> HttpResponse:
     found = access.get_case_or_404(request.user, case_id)
     analysis = get_object_or_404(Analysis, pk=analysis_id, case=found.case)

@@ -196,5 +196,4 @@ def _export(request: HttpRequest, case: Case | None, fmt: str) -> HttpResponse:
     stamp = exported.created_at.strftime("%Y%m%dT%H%M%SZ")
     name = f"audit-{key.replace(':', '-')}-{stamp}.{fmt}"
     response["Content-Disposition"] = content_disposition_header(as_attachment=True, filename=name)
-    response["Cache-Control"] = "no-store"
     return response

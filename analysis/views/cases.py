@@ -8,7 +8,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from analysis import access, audit
 from analysis.forms import AskForm, CaseForm
@@ -28,6 +28,7 @@ STATUS_FILTERS = {
 
 
 @login_required
+@require_safe
 def case_list(request: HttpRequest) -> HttpResponse:
     status = request.GET.get("status", "")
     query = request.GET.get("q", "").strip()
@@ -42,6 +43,7 @@ def case_list(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
+@require_http_methods(["GET", "HEAD", "POST"])
 def case_create(request: HttpRequest) -> HttpResponse:
     form = CaseForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
@@ -59,12 +61,14 @@ def case_create(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
+@require_safe
 def case_detail(request: HttpRequest, case_id) -> HttpResponse:
     found = access.get_case_or_404(request.user, case_id)
     return render_case(request, found, AskForm(case=found.case))
 
 
 @login_required
+@require_http_methods(["GET", "HEAD", "POST"])
 def case_edit(request: HttpRequest, case_id) -> HttpResponse:
     found = access.get_case_or_404(request.user, case_id, access.Action.MANAGE)
     form = CaseForm(request.POST or None, instance=found.case)

@@ -6,8 +6,6 @@ see, so a guessed item id from another case is a 404 like everything else.
 
 from __future__ import annotations
 
-import json
-
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -16,7 +14,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
-from analysis import access, audit
+from analysis import access, audit, jsoninput
 from analysis.media import integrity, removal, serving, storage, uploads
 from analysis.media.ingest import MediaRejected
 from analysis.models import AuditEvent, MediaAsset, MediaUpload
@@ -32,30 +30,20 @@ Action = access.Action
 @require_POST
 def upload_create(request: HttpRequest, case_id) -> HttpResponse:
     found = access.get_case_or_404(request.user, case_id, Action.UPLOAD)
-    data = _payload(request)
     try:
-        upload = uploads.start(
-            found.case,
-            request.user,
-            filename=str(data.get("filename", "")),
-            size=data.get("size"),
-            sha256=str(data.get("sha256", "")),
-        )
+        data = jsoninput.json_object(request)
+        filename = jsoninput.string(data, "filename", required=True)
+        size = jsoninput.positive_int(data, "size")
+        sha256 = jsoninput.string(data, "sha256", max_length=64)
+    except jsoninput.BadInput as exc:
+        return exc.response()
+    try:
+        upload = uploads.start(found.case, request.user, filename=filename, size=size, sha256=sha256)
     except uploads.AlreadyHere as exc:
         return JsonResponse({"status": "complete", "duplicate": True, **_asset_json(exc.asset)})
     except MediaRejected as exc:
         return JsonResponse({"error": str(exc)}, status=exc.status)
     return JsonResponse(_upload_json(upload), status=201)
-
-
-def _payload(request: HttpRequest) -> dict:
-    if request.content_type == "application/json":
-        try:
-            data = json.loads(request.body or b"{}")
-        except ValueError:
-            return {}
-        return data if isinstance(data, dict) else {}
-    return request.POST
 
 
 @login_required
@@ -107,7 +95,6 @@ def chunk_accepted(upload: MediaUpload, done: uploads.Finished | None) -> HttpRe
 def _upload_reply(upload: MediaUpload) -> HttpResponse:
     reply = JsonResponse(_upload_json(upload))
     reply["Upload-Offset"] = str(upload.received)
-    reply["Cache-Control"] = "no-store"
     return reply
 
 
@@ -234,7 +221,6 @@ def _media_headers(response, mime: str, filename: str, download: bool, etag: str
     response["Content-Disposition"] = serving.content_disposition(filename, attachment=download)
     response["X-Content-Type-Options"] = "nosniff"
     response["ETag"] = etag
-    response["Cache-Control"] = "private, no-cache"
     response["Cross-Origin-Resource-Policy"] = "same-origin"
     if mime != "application/pdf":  # the browsers' PDF viewers do not run in a sandbox
         response["Content-Security-Policy"] = "default-src 'none'; sandbox"
@@ -256,7 +242,6 @@ def media_derived(request: HttpRequest, case_id, asset_id, name: str) -> HttpRes
     response = serving.stream_file(request, path, serving.Span(0, size - 1, False), size)
     mime = serving.DERIVED_TYPES[path.suffix]
     _media_headers(response, mime, name, False, f'"{asset.id}-{name}"')
-    response["Cache-Control"] = "private, max-age=3600"  # never rewritten under the same name
     return response
 
 

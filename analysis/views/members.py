@@ -5,7 +5,7 @@ from django.contrib.auth.decorators import login_required
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_POST, require_safe
 
 from analysis import access, audit, streaming
 from analysis.forms import MemberAddForm, MemberRoleForm
@@ -13,6 +13,7 @@ from analysis.models import AuditEvent, Membership
 
 
 @login_required
+@require_safe
 def member_list(request: HttpRequest, case_id) -> HttpResponse:
     found = access.get_case_or_404(request.user, case_id)
     can_manage = found.can(access.Action.MANAGE)

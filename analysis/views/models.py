@@ -11,7 +11,7 @@ from django.contrib.auth.decorators import login_required
 from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from analysis.forms import ModelRegisterForm, ModelSettingsForm
 from analysis.inference import registry
@@ -26,6 +26,7 @@ def _require_admin(request: HttpRequest) -> None:
 
 
 @login_required
+@require_safe
 def model_list(request: HttpRequest) -> HttpResponse:
     _require_admin(request)
     models = LanguageModel.objects.all()
@@ -33,6 +34,7 @@ def model_list(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
+@require_http_methods(["GET", "HEAD", "POST"])
 def model_register(request: HttpRequest) -> HttpResponse:
     _require_admin(request)
     form = ModelRegisterForm(request.POST or None)
@@ -53,6 +55,7 @@ def model_register(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
+@require_http_methods(["GET", "HEAD", "POST"])
 def model_edit(request: HttpRequest, model_id: int) -> HttpResponse:
     _require_admin(request)
     model = get_object_or_404(LanguageModel, pk=model_id)

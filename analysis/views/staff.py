@@ -10,6 +10,7 @@ from django.db.models import Count, IntegerField, OuterRef, Q, Subquery, Sum
 from django.db.models.functions import Coalesce
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.views.decorators.http import require_http_methods, require_safe
 
 from analysis import access, audit
 from analysis.forms import BreakGlassForm
@@ -17,6 +18,7 @@ from analysis.models import Analysis, AuditEvent, BreakGlass, MediaAsset, Member
 
 
 @login_required
+@require_safe
 def staff_case_list(request: HttpRequest) -> HttpResponse:
     """Metadata only — title, reference, status, members, sizes — never media or answers."""
     if not access.is_staff(request.user):
@@ -55,6 +57,7 @@ def _media_bytes():
 
 
 @login_required
+@require_http_methods(["GET", "HEAD", "POST"])
 def break_glass(request: HttpRequest, case_id) -> HttpResponse:
     case = access.get_case_for_staff_or_404(request.user, case_id)
     form = BreakGlassForm(request.POST or None)
