@@ -64,7 +64,8 @@ def test_another_cases_ids_are_refused_and_change_nothing(world, client, route):
         client.force_login(user)
         variants = [(real, nowhere)]
         if "case_id" in route.params and len(route.params) > 1:  # IDOR through her own case
-            variants.append(({**real, "case_id": world.own.pk}, {**nowhere, "case_id": world.own.pk}))
+            own = {"case_id": world.own.pk}
+            variants.append(({**real, **own}, {**nowhere, **own}))
         before = attack_world.snapshot()
         for values, control in variants:
             for method in METHODS:

@@ -187,7 +187,8 @@ def _check_gguf(path: str, what: str) -> Path:
         # Before any C parser (llama.cpp, mtmd) opens the file: a hostile header stops here.
         header = gguf_header.read(file)
     except gguf_header.BadHeader as exc:
-        raise EngineError(f"{path} has a corrupt GGUF header: {exc}. It is not registered.") from exc
+        reason = f"{path} has a corrupt GGUF header: {exc}. It is not registered."
+        raise EngineError(reason) from exc
     if what == "model" and not header.chat_template:
         raise EngineError(f"{path} has no chat template; it cannot answer questions.")
     return file

@@ -38,7 +38,9 @@ def upload_create(request: HttpRequest, case_id) -> HttpResponse:
     except jsoninput.BadInput as exc:
         return exc.response()
     try:
-        upload = uploads.start(found.case, request.user, filename=filename, size=size, sha256=sha256)
+        upload = uploads.start(
+            found.case, request.user, filename=filename, size=size, sha256=sha256
+        )
     except uploads.AlreadyHere as exc:
         return JsonResponse({"status": "complete", "duplicate": True, **_asset_json(exc.asset)})
     except MediaRejected as exc:
