@@ -10,7 +10,12 @@ urlpatterns = [
     path("login/", auth.LoginView.as_view(), name="login"),
     path("logout/", auth.LogoutView.as_view(), name="logout"),
     # The admin's own sign-in and sign-out would bypass the audit trail: send them to ours.
-    path("admin/login/", RedirectView.as_view(pattern_name="login", query_string=True)),
+    path(
+        "admin/login/",
+        RedirectView.as_view(
+            pattern_name="login", query_string=True, http_method_names=["get", "head"]
+        ),
+    ),
     path("admin/logout/", auth.LogoutView.as_view()),
     path("admin/", admin.site.urls),
     path("", include("analysis.urls")),
