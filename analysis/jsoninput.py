@@ -38,15 +38,15 @@ def json_object(request: HttpRequest) -> dict:
     return data
 
 
-def positive_int(data: dict, name: str) -> int:
-    """A required whole number above 0 (JSON true/false and 1.0 are not numbers here)."""
+def whole_number(data: dict, name: str) -> int:
+    """A required whole number, 0 or more (JSON true/false and 1.0 are not numbers here)."""
     value = data.get(name)
     if value is None:
         raise BadInput(f"{name} is required.", name)
     if isinstance(value, bool) or not isinstance(value, int):
         raise BadInput(f"{name} must be a whole number, not {_kind(value)}.", name)
-    if value <= 0:
-        raise BadInput(f"{name} must be greater than 0.", name)
+    if value < 0:
+        raise BadInput(f"{name} must not be negative.", name)
     return value
 
 

@@ -3,7 +3,8 @@
 Django's ASGI handler reads the whole body into a temporary file before any view runs, so a
 limit checked in a view comes too late: a client could fill the disk first. Here the bytes
 are counted as they arrive. Upload chunks (PUT .../uploads/<id>/) may carry
-MEDIA_CHUNK_BYTES; every other request REQUEST_MAX_BODY_BYTES.
+MEDIA_CHUNK_BYTES; every other request REQUEST_MAX_BODY_BYTES. Headers over
+MAX_HEADER_BYTES are refused before the application sees the request.
 """
 
 from __future__ import annotations
@@ -32,6 +33,14 @@ def declared_length(scope: dict) -> int | None:
     return None
 
 
+# uvicorn's httptools parser sets no bound on header size; browsers send a few KiB.
+MAX_HEADER_BYTES = 32 * 1024
+
+
+def header_bytes(scope: dict) -> int:
+    return sum(len(name) + len(value) + 4 for name, value in scope.get("headers", []))
+
+
 class BodyLimit:
     def __init__(self, app) -> None:
         self.app = app
@@ -39,6 +48,9 @@ class BodyLimit:
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
+            return
+        if header_bytes(scope) > MAX_HEADER_BYTES:
+            await refuse(send, MAX_HEADER_BYTES, status=431, what="The request headers are")
             return
         limit = limit_for(scope)
         declared = declared_length(scope)
@@ -69,12 +81,12 @@ class BodyLimit:
             await refuse(send, limit)
 
 
-async def refuse(send, limit: int) -> None:
-    body = json.dumps({"error": f"The request body is over the {limit}-byte limit."}).encode()
+async def refuse(send, limit: int, status: int = 413, what: str = "The request body is") -> None:
+    body = json.dumps({"error": f"{what} over the {limit}-byte limit."}).encode()
     await send(
         {
             "type": "http.response.start",
-            "status": 413,
+            "status": status,
             "headers": [
                 (b"content-type", b"application/json"),
                 (b"content-length", str(len(body)).encode()),

@@ -11,13 +11,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import threading
-import time
 from datetime import timedelta
 
 import pytest
-import uvicorn
 from celery.contrib.testing.worker import start_worker
 from channels.layers import channel_layers
 from django.db import connections
@@ -27,10 +24,11 @@ from django.utils import timezone
 from analysis import recovery
 from analysis.media import storage
 from analysis.models import Analysis, MediaAsset
-from gemma_web.asgi import application, django_asgi_app
+from gemma_web.asgi import django_asgi_app
 from gemma_web.celery import app as celery_app
 from tests import media_samples as samples
 from tests.base import PASSWORD
+from tests.live_server import LiveServer
 from tests.media_api import make_asset
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -44,35 +42,6 @@ if CHROMIUM is None:
     pytest.skip("no chromium on this machine (apt install chromium)", allow_module_level=True)
 
 sync_playwright = pytest.importorskip("playwright.sync_api").sync_playwright
-
-
-class LiveServer:
-    """uvicorn serving the project's ASGI application on a free port, in a thread."""
-
-    def __init__(self) -> None:
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            self.port = sock.getsockname()[1]
-        config = uvicorn.Config(
-            application, host="127.0.0.1", port=self.port, log_level="warning", lifespan="off",
-            timeout_graceful_shutdown=5,
-        )  # fmt: skip
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-        self.url = f"http://127.0.0.1:{self.port}"
-
-    def __enter__(self) -> LiveServer:
-        self.thread.start()
-        deadline = time.monotonic() + 30
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("uvicorn did not start")
-            time.sleep(0.05)
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=15)
 
 
 @pytest.fixture

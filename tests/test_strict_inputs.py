@@ -29,7 +29,7 @@ def start(client, case, body, content_type="application/json"):
         ({"filename": "a.png", "size": "10"}, "size", "whole number, not a string"),
         ({"filename": "a.png", "size": 1.5}, "size", "whole number, not a number"),
         ({"filename": "a.png", "size": True}, "size", "whole number, not true/false"),
-        ({"filename": "a.png", "size": -1}, "size", "greater than 0"),
+        ({"filename": "a.png", "size": -1}, "size", "must not be negative"),
         ({"filename": "a.png"}, "size", "size is required"),
         ({"filename": ["a.png"], "size": 10}, "filename", "string, not a list"),
         ({"filename": {"x": 1}, "size": 10}, "filename", "string, not an object"),

@@ -33,7 +33,7 @@ def upload_create(request: HttpRequest, case_id) -> HttpResponse:
     try:
         data = jsoninput.json_object(request)
         filename = jsoninput.string(data, "filename", required=True)
-        size = jsoninput.positive_int(data, "size")
+        size = jsoninput.whole_number(data, "size")  # 0: refused as an empty file
         sha256 = jsoninput.string(data, "sha256", max_length=64)
     except jsoninput.BadInput as exc:
         return exc.response()
