@@ -177,3 +177,28 @@ def pdf(pages: list[str]) -> bytes:
     out.write(b"trailer\n<< /Size %d /Root 1 0 R >>\n" % (len(objects) + 1))
     out.write(b"startxref\n%d\n%%%%EOF\n" % xref)
     return out.getvalue()
+
+
+# One real sample of every accepted kind: name → (maker, kind, MIME type).
+ACCEPTED = {
+    "jpeg": (lambda: image("jpeg"), "image", "image/jpeg"),
+    "png": (lambda: image("png"), "image", "image/png"),
+    "webp": (lambda: image("webp"), "image", "image/webp"),
+    "tiff": (lambda: image("tiff"), "image", "image/tiff"),
+    "bmp": (lambda: image("bmp"), "image", "image/bmp"),
+    "gif": (gif, "image", "image/gif"),
+    "wav": (wav, "audio", "audio/wav"),
+    "mp3": (lambda: audio("mp3", "libmp3lame"), "audio", "audio/mpeg"),
+    "flac": (lambda: audio("flac", "flac"), "audio", "audio/flac"),
+    "m4a": (lambda: audio("ipod", "aac"), "audio", "audio/mp4"),
+    "aac": (lambda: audio("adts", "aac"), "audio", "audio/aac"),
+    "opus": (lambda: audio("ogg", "libopus"), "audio", "audio/ogg"),
+    "mp4-h264": (lambda: video("mp4", "libx264"), "video", "video/mp4"),
+    "mp4-h265": (lambda: video("mp4", "libx265"), "video", "video/mp4"),
+    "mov": (lambda: video("mov", "libx264"), "video", "video/quicktime"),
+    "webm": (lambda: video("webm", "libvpx-vp9"), "video", "video/webm"),
+    "mkv": (lambda: video("matroska", "libx264"), "video", "video/x-matroska"),
+    "avi": (lambda: video("avi", "mpeg4"), "video", "video/x-msvideo"),
+    "pdf": (lambda: pdf(["One"]), "document", "application/pdf"),
+    "text": (lambda: "Zeugenaussage — 12 Zeilen\n".encode(), "document", "text/plain"),
+}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import re
 from datetime import timedelta
 
 import pytest
@@ -181,3 +183,23 @@ def test_a_wrong_total_in_content_range_is_refused(bob, people):
     reply = put(bob, url, b"x" * 100, 0, 200)
     assert reply.status_code == 400
     assert "100 bytes" in reply.json()["error"]
+
+
+# Found by fuzzing (bench/fuzz.py): both were unhandled exceptions (500s) before.
+
+
+def test_a_tiff_whose_second_page_has_no_width_is_refused(bob, people):
+    from PIL import Image
+
+    out = io.BytesIO()
+    pages = [Image.new("RGB", (8, 8), colour) for colour in ("red", "green")]
+    pages[0].save(out, "TIFF", save_all=True, append_images=pages[1:])
+    data = bytearray(out.getvalue())
+    widths = [m.start() for m in re.finditer(rb"\x00\x01[\x03\x04]\x00\x01\x00\x00\x00", data)]
+    data[widths[1] : widths[1] + 2] = b"\xff\x7f"  # page 2's ImageWidth becomes a private tag
+    refused(upload(bob, people.case, bytes(data), "scan.tif"), 422, "TIFF", "damaged")
+
+
+def test_a_video_in_a_codec_ffmpeg_does_not_know_is_refused(bob, people):
+    clip = samples.video("matroska", "libx264").replace(b"V_MPEG4/ISO/AVC", b"V_QQQQQ/ISO/AVC")
+    refused(upload(bob, people.case, clip, "clip.mkv"), 422, "codec is unknown")

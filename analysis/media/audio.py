@@ -37,6 +37,8 @@ def probe(path: Path, key: str) -> Detected:
 def probe_container(container, path: Path, key: str) -> Detected:
     stream = container.streams.audio[0]
     ctx = stream.codec_context
+    if ctx is None:  # FFmpeg knows no decoder for it
+        raise MediaRejected(f"The {FORMATS[key][1]} file's audio codec is unknown.")
     if not ctx.sample_rate or not ctx.channels:
         raise MediaRejected(f"The {FORMATS[key][1]} header is corrupt: no sample rate or channels.")
     _first_samples(container, stream)

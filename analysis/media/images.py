@@ -7,6 +7,7 @@ is small, because every later step (thumbnails, the model's preprocessing) would
 
 from __future__ import annotations
 
+import struct
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -29,7 +30,12 @@ MIME = {
 BROWSER_NATIVE = {"jpeg", "png", "gif", "webp", "bmp"}
 THUMB_SIDE = 320
 PREVIEW_SIDE = 2560
-BROKEN = (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError, IndexError)
+# What Pillow's parsers raise on a damaged file (found by fuzzing: TIFF raises TypeError and
+# KeyError, others struct.error or ZeroDivisionError): all of it means "not a usable image".
+BROKEN = (
+    UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError,
+    KeyError, struct.error, ZeroDivisionError,
+)  # fmt: skip
 
 
 @contextmanager
@@ -76,13 +82,13 @@ def _too_many_pixels(name: str, size: str = "") -> str:
 def probe(path: Path, key: str) -> Detected:
     with open_image(path, key) as image:
         width, height = image.size
-        metadata = {
-            "width": width,
-            "height": height,
-            "mode": image.mode,
-            "frames": getattr(image, "n_frames", 1),
-        }
         try:
+            metadata = {
+                "width": width,
+                "height": height,
+                "mode": image.mode,
+                "frames": getattr(image, "n_frames", 1),  # walks every frame's header
+            }
             # Checks the structure (PNG: every chunk's CRC) without decoding the pixels: the
             # web process stays light; the media task decodes for real.
             image.verify()

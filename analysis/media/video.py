@@ -70,6 +70,8 @@ def probe(path: Path, key: str) -> Detected:
                 return audio.probe_container(container, path, name)
             raise MediaRejected(f"The {CONTAINERS[name][1]} file has no video or audio stream.")
         stream = container.streams.video[0]
+        if stream.codec_context is None:  # FFmpeg knows no decoder for it (found by fuzzing)
+            raise MediaRejected(f"The {CONTAINERS[name][1]} file's video codec is unknown.")
         codec = stream.codec_context.name
         allowed = ALLOWED_CODECS.get("isobmff" if name in ("mp4", "mov") else name)
         if allowed is not None and codec not in allowed:
@@ -88,6 +90,8 @@ def probe(path: Path, key: str) -> Detected:
 def _metadata(container, stream, name: str) -> dict:
     rate = stream.average_rate or stream.guessed_rate
     sound = container.streams.audio[0] if container.streams.audio else None
+    if sound is not None and sound.codec_context is None:
+        sound = None  # a sound track no decoder reads: the video is kept without it
     return {
         "container": name,
         "duration": round(duration_of(container, stream), 3),
