@@ -1,5 +1,8 @@
 """The case and media pages in a real browser: Debian's chromium, driven by Playwright.
 
+Every page runs under the site's Content-Security-Policy, and any violation a page reports
+fails its test (tests/test_browser_csp.py visits every kind of page).
+
 Everything behind the browser is real: the project's ASGI application (chunk fast path,
 Django, Channels) served by uvicorn in a thread, the Redis channel layer and broker, a Celery
 worker consuming the media and inference queues, llama.cpp on the tiny Gemma 4. Without a
@@ -91,9 +94,38 @@ def browser(monkeypatch, live):
         connections.close_all()
 
 
+# Every page runs under the site's CSP; a violation anywhere fails the test that caused it.
+REPORT_VIOLATIONS = """document.addEventListener("securitypolicyviolation", (e) =>
+  window.reportCspViolation(`${e.violatedDirective} blocked ${e.blockedURI || "inline"} ` +
+                            `at ${e.documentURI}:${e.lineNumber}`));"""
+VIOLATIONS: list[str] = []
+
+
+@pytest.fixture(autouse=True)
+def no_csp_violations():
+    VIOLATIONS.clear()
+    yield
+    assert VIOLATIONS == [], f"Content-Security-Policy violations: {VIOLATIONS}"
+
+
+def csp_watched_context(browser):
+    """A fresh browser context (its own cookies) whose pages report CSP violations: the
+    DOM event, and chromium's console message, in case a page's script is itself blocked."""
+    context = browser.new_context()
+    context.expose_binding("reportCspViolation", lambda source, text: VIOLATIONS.append(text))
+    context.add_init_script(REPORT_VIOLATIONS)
+
+    def on_console(message) -> None:
+        if "Content Security Policy" in message.text:
+            VIOLATIONS.append(message.text)
+
+    context.on("console", on_console)
+    return context
+
+
 def signed_in(browser, live, user):
     """A fresh browser context (its own cookies) signed in through the login form."""
-    page = browser.new_context().new_page()
+    page = csp_watched_context(browser).new_page()
     page.set_default_timeout(WAIT_MS)
     page.goto(f"{live.url}/login/")
     page.fill("input[name=username]", user.get_username())
