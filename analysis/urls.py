@@ -6,6 +6,7 @@ from analysis.views import analyses, audit, cases, media, members, staff
 from analysis.views import models as model_views
 
 # Every route under "cases/<uuid:case_id>/" must appear in tests/test_case_access.py's matrix.
+# tests/test_attack_routes.py finds every route by itself and attacks it with foreign ids.
 urlpatterns = [
     path("", cases.case_list, name="case-list"),
     path("cases/new/", cases.case_create, name="case-create"),
@@ -36,7 +37,7 @@ urlpatterns = [
         analyses.reproduce,
         name="analysis-reproduce",
     ),
-    # Media (issue 5): the chunked upload API (docs/upload-api.md), item pages, serving.
+    # Media: the chunked upload API (docs/upload-api.md), item pages, serving.
     path("cases/<uuid:case_id>/uploads/", media.upload_create, name="media-upload-create"),
     path(
         "cases/<uuid:case_id>/uploads/<uuid:upload_id>/", media.upload_detail, name="media-upload"
@@ -54,7 +55,7 @@ urlpatterns = [
         name="media-delete",
     ),
     path("staff/cases/", staff.staff_case_list, name="staff-case-list"),
-    # Model registry (issue 6): superusers only.
+    # Model registry: superusers only.
     path("staff/models/", model_views.model_list, name="model-list"),
     path("staff/models/register/", model_views.model_register, name="model-register"),
     path("staff/models/<int:model_id>/", model_views.model_edit, name="model-edit"),

@@ -165,7 +165,7 @@ CHANNEL_LAYERS = {
     }
 }
 
-# --- Celery (GUIDE §3: long GPU jobs) ---------------------------------------------------------
+# --- Celery: long GPU jobs -------------------------------------------------------------------
 CELERY_BROKER_URL = REDIS_URL
 CELERY_RESULT_BACKEND = None  # results live on the Analysis row, not in Redis
 CELERY_TASK_IGNORE_RESULT = True
@@ -239,7 +239,7 @@ GEMMA_MEDIA_LIMITS = {
     "page_images": envint("GEMMA_DOC_PAGE_IMAGES", 4),
 }
 QUESTION_MAX_CHARS = envint("QUESTION_MAX_CHARS", 4000)
-# Tokens are sent to browsers in batches, never one message per token (GUIDE §3 Channels).
+# Tokens are sent to browsers in batches, never one message per token.
 STREAM_FLUSH_INTERVAL = envfloat("STREAM_FLUSH_INTERVAL", 0.05)
 # --- Recovery: heartbeats, requeue, broker outages --------------------------------------------
 # Every worker process beats for itself and for each job it holds this often (seconds).

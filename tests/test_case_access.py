@@ -43,14 +43,14 @@ MATRIX = {
     "break-glass": ("get", {}, row(NOT_FOUND, NOT_FOUND, NOT_FOUND, staff=OK, staff_bg=OK)),
     "analysis-ask": ("post", {"question": "What happens?"}, row(REDIRECT, REDIRECT, FORBIDDEN)),
     "analysis-detail": ("get", {}, row(OK, OK, OK, staff_bg=OK)),
-    # Engine (issue 6): running an analysis again is asking again.
+    # Running an analysis again is asking again.
     "analysis-reproduce": ("post", {}, row(REDIRECT, REDIRECT, FORBIDDEN)),
     # Audit trail: owners (and staff auditors, tests/test_audit_page.py) only.
     "case-audit": ("get", {}, row(OK, FORBIDDEN, FORBIDDEN)),
     "case-audit-verify": ("post", {}, row(OK, FORBIDDEN, FORBIDDEN)),
     "case-audit-csv": ("get", {}, row(OK, FORBIDDEN, FORBIDDEN)),
     "case-audit-json": ("get", {}, row(OK, FORBIDDEN, FORBIDDEN)),
-    # Media (issue 5). The open upload belongs to alice: nobody else may add bytes to it.
+    # Media. The open upload belongs to alice: nobody else may add bytes to it.
     "media-upload-create": ("post", {"filename": "a.png", "size": 10}, row(201, 201, FORBIDDEN)),
     "media-upload": ("get", {}, row(OK, NOT_FOUND, FORBIDDEN)),
     "media-detail": ("get", {}, row(OK, OK, OK, staff_bg=OK)),

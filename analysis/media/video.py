@@ -20,7 +20,7 @@ from django.conf import settings
 from analysis.media import audio, images, storage
 from analysis.media.types import Detected, MediaRejected
 
-# Which video codecs each container may carry (issue 5): MP4/MOV only H.264/H.265.
+# Which video codecs each container may carry: MP4/MOV only H.264/H.265.
 ALLOWED_CODECS = {"isobmff": {"h264", "hevc"}, "webm": {"vp8", "vp9", "av1"}}
 CODEC_NAMES = {"h264": "H.264", "hevc": "H.265", "vp8": "VP8", "vp9": "VP9", "av1": "AV1"}
 CONTAINERS = {

@@ -1,6 +1,6 @@
 """Staff pages for the model registry: list, register by server path, edit settings, default.
 
-Superusers only (GUIDE §4: GGUF files are code-adjacent); everyone else gets 404, as for any
+Superusers only (GGUF files are code-adjacent); everyone else gets 404, as for any
 page they may not know exists. Every change is an audit event (registry.py records them).
 """
 
