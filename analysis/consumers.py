@@ -42,17 +42,26 @@ class CaseConsumer(AsyncJsonWebsocketConsumer):
         with contextlib.suppress(*streaming.LAYER_ERRORS):  # its key expires by itself
             await self.channel_layer.group_discard(self.group, self.channel_name)
 
-    async def receive_json(self, content: dict, **kwargs) -> None:
+    async def receive_json(self, content, **kwargs) -> None:
         # Access is checked on every message, not only at connect: membership can change.
         if await self._access() is None:
             await self.close()
             return
-        if content.get("type") == "resume":
-            missed = await self._missed(
-                content.get("analysis"), content.get("attempt"), content.get("after", 0)
-            )
-            for message in missed:
-                await self.send_json(_client_message(message))
+        if (refusal := _refusal(content)) is not None:
+            await self.send_json({"type": "error", **refusal})
+            return
+        missed = await self._missed(
+            content["analysis"], content.get("attempt"), content.get("after", 0)
+        )
+        for message in missed:
+            await self.send_json(_client_message(message))
+
+    @classmethod
+    async def decode_json(cls, text_data):
+        try:
+            return await super().decode_json(text_data)
+        except ValueError:
+            return None  # answered as a refusal, not a crash of the socket
 
     async def analysis_tokens(self, event: dict) -> None:
         await self._forward(event)
@@ -92,6 +101,20 @@ class CaseConsumer(AsyncJsonWebsocketConsumer):
         status = streaming.status_message(analysis)
         # A final status comes last: the page then replaces the card with the saved answer.
         return [*missed, status] if analysis.is_finished else [status, *missed]
+
+
+def _refusal(content) -> dict | None:
+    """Why a message from the browser is not a valid resume request (strict types)."""
+    if not isinstance(content, dict) or content.get("type") != "resume":
+        return {"error": 'Send {"type": "resume", "analysis": ID, "attempt": N, "after": SEQ}.'}
+    if not isinstance(content.get("analysis"), str):
+        return {"field": "analysis", "error": "analysis must be an answer's id (a string)."}
+    for field, value in (("after", content.get("after", 0)), ("attempt", content.get("attempt"))):
+        if field == "attempt" and value is None:
+            continue  # optional: the page may not know the attempt yet
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            return {"field": field, "error": f"{field} must be a whole number, 0 or more."}
+    return None
 
 
 def _client_message(event: dict) -> dict:
