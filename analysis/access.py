@@ -35,18 +35,23 @@ class Action(enum.StrEnum):
     COMMENT = "comment"
     MANAGE = "manage"  # edit the case, manage members
     SET_STATUS = "set_status"  # close / archive / reopen
-    AUDIT = "audit"  # read, export and verify the case's audit trail
+    READ_AUDIT = "read_audit"  # read the case's audit trail (every member: the wall is visible)
+    AUDIT = "audit"  # export and verify the case's audit trail
 
 
 ROLE_ACTIONS: dict[str, frozenset[Action]] = {
     Role.OWNER: frozenset(Action),
-    Role.REVIEWER: frozenset({Action.VIEW, Action.ASK, Action.UPLOAD, Action.COMMENT}),
-    Role.VIEWER: frozenset({Action.VIEW}),
+    Role.REVIEWER: frozenset(
+        {Action.VIEW, Action.ASK, Action.UPLOAD, Action.COMMENT, Action.READ_AUDIT}
+    ),
+    Role.VIEWER: frozenset({Action.VIEW, Action.READ_AUDIT}),
     BREAK_GLASS: frozenset({Action.VIEW}),
 }
 # A closed or archived case is read-only for everyone; its owners may only change its status
 # (that is how it is reopened).
-ACTIONS_ON_READ_ONLY_CASE = frozenset({Action.VIEW, Action.SET_STATUS, Action.AUDIT})
+ACTIONS_ON_READ_ONLY_CASE = frozenset(
+    {Action.VIEW, Action.SET_STATUS, Action.AUDIT, Action.READ_AUDIT}
+)
 
 
 @dataclass(frozen=True)
@@ -66,7 +71,11 @@ def _active_user(user) -> bool:
 
 
 def is_staff(user) -> bool:
+    """The admin staff role: user administration, case metadata, break-glass."""
     return _active_user(user) and user.is_staff
+
+
+is_admin = is_staff
 
 
 def visible_cases(user) -> QuerySet[Case]:
@@ -129,11 +138,11 @@ def get_case_for_staff_or_404(user, case_id) -> Case:
 
 
 def is_auditor(user) -> bool:
-    """Staff auditors (permission analysis.audit_cases) read every audit trail, global too.
+    """The auditor staff role (permission analysis.audit_cases): every audit trail, read-only.
 
-    Auditing is not need-to-know access: they see events, never media or answers.
+    Nothing else comes with it: no staff pages, no break-glass, no media or answers.
     """
-    return is_staff(user) and user.has_perm("analysis.audit_cases")
+    return _active_user(user) and user.has_perm("analysis.audit_cases")
 
 
 def may_audit(user, case: Case) -> bool:
@@ -143,10 +152,11 @@ def may_audit(user, case: Case) -> bool:
     return access is not None and access.can(Action.AUDIT)
 
 
-def get_case_to_audit_or_404(user, case_id) -> Case:
-    """The case whose audit trail `user` may read: owners and staff auditors.
+def get_case_to_audit_or_404(user, case_id, action: Action = Action.AUDIT) -> Case:
+    """The case whose audit trail `user` may read (every member) or export and verify
+    (owners), and staff auditors both.
 
-    Other members get 403 (they know the case exists), everyone else 404, as everywhere.
+    Members without the right get 403 (they know the case exists), everyone else 404.
     """
     if is_auditor(user):
         case_uuid = _parse_case_id(case_id)
@@ -154,7 +164,7 @@ def get_case_to_audit_or_404(user, case_id) -> Case:
         if case is None:
             raise Http404("No such case.")
         return case
-    return get_case_or_404(user, case_id, Action.AUDIT).case
+    return get_case_or_404(user, case_id, action).case
 
 
 def record_break_glass_expiries() -> int:
@@ -181,3 +191,19 @@ def record_break_glass_expiries() -> int:
                 )
                 recorded += 1
     return recorded
+
+
+def socket_access(user, session_key: str | None, case_id) -> CaseAccess | None:
+    """What a live socket may still see: the account re-read (still active?), its session
+    still valid (not signed out, expired or half-verified), then the case as for a page."""
+    from django.contrib.auth import get_user_model
+
+    from analysis import signin
+
+    if not _active_user(user) or not session_key:
+        return None
+    fresh = get_user_model()._default_manager.filter(pk=user.pk, is_active=True).first()
+    if fresh is None or signin.stored_session_problem(fresh, session_key) is not None:
+        return None
+    found = case_access(fresh, case_id)
+    return found if found is not None and found.can(Action.VIEW) else None

@@ -7,7 +7,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
 from django.db import transaction
 
-from analysis.users import record_user_change, role_of
+from analysis.users import end_sessions_and_sockets, record_user_change, role_of
 
 User = get_user_model()
 
@@ -25,6 +25,8 @@ class AuditedUserAdmin(UserAdmin):
             record_user_change(
                 form.instance, before=self._before, was_active=self._was_active, request=request
             )
+            if self._was_active and not form.instance.is_active:
+                end_sessions_and_sockets(form.instance)
 
     def has_delete_permission(self, request, obj=None) -> bool:
         # Accounts are deactivated, never deleted: the audit trail and answers point at them.

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import time
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
@@ -14,6 +17,8 @@ from analysis.models import Analysis
 
 
 class CaseConsumer(AsyncJsonWebsocketConsumer):
+    watcher: asyncio.Task | None = None
+
     async def __call__(self, scope, receive, send) -> None:
         """While Redis is away the socket closes (the page says "Reconnecting…" and resumes
         from the token log later), with one log line for the outage, not a traceback a try."""
@@ -27,25 +32,33 @@ class CaseConsumer(AsyncJsonWebsocketConsumer):
     async def connect(self) -> None:
         self.case_id = self.scope["url_route"]["kwargs"]["case_id"]
         self.group = streaming.case_group(self.case_id)
-        found = await self._access()
-        if found is None:
+        user = self.scope["user"]
+        self.user_group = streaming.user_group(user.pk) if user.is_authenticated else None
+        if not await self._recheck(accepted=False):
             # Same answer as for a case that does not exist: close before accepting.
             await self.close()
             return
-        # A break-glass grant ends on the clock: checked on every event without a query.
-        self.access_until = found.break_glass.expires_at if found.break_glass else None
         await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.channel_layer.group_add(self.user_group, self.channel_name)
         streaming.layer_reachable()
         await self.accept()
+        # The channel layer is at-most-once: a lost revocation must not keep a socket open,
+        # so the socket re-checks on its own clock as well.
+        self.watcher = asyncio.create_task(self._watch())
 
     async def disconnect(self, code: int) -> None:
+        if self.watcher is not None:
+            self.watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.watcher
         with contextlib.suppress(*streaming.LAYER_ERRORS):  # its key expires by itself
             await self.channel_layer.group_discard(self.group, self.channel_name)
+            if self.user_group:
+                await self.channel_layer.group_discard(self.user_group, self.channel_name)
 
     async def receive_json(self, content, **kwargs) -> None:
         # Access is checked on every message, not only at connect: membership can change.
-        if await self._access() is None:
-            await self.close()
+        if not await self._recheck():
             return
         if (refusal := _refusal(content)) is not None:
             await self.send_json({"type": "error", **refusal})
@@ -73,20 +86,47 @@ class CaseConsumer(AsyncJsonWebsocketConsumer):
         await self._forward(event)
 
     async def access_revoked(self, event: dict) -> None:
-        """A member was removed (or signed out): their open sockets on the case close now."""
-        if event["user"] == self.scope["user"].pk:
+        """A member was removed, deactivated or signed out: their sockets close now."""
+        if event["user"] != self.scope["user"].pk:
+            return
+        session = event.get("session")
+        if session is None or session == self._session_key():
             await self.close()
 
+    async def _watch(self) -> None:
+        while True:
+            await asyncio.sleep(settings.SOCKET_RECHECK_SECONDS)
+            if not await self._recheck():
+                return
+
     async def _forward(self, event: dict) -> None:
-        if self.access_until is not None and timezone.now() >= self.access_until:
-            await self.close()
+        # Nothing is forwarded on a verdict older than the re-check interval; a fresh one
+        # is reused, so a token batch costs no query.
+        stale = time.monotonic() - self.checked_at >= settings.SOCKET_RECHECK_SECONDS
+        lapsed = self.access_until is not None and timezone.now() >= self.access_until
+        if (stale or lapsed) and not await self._recheck():
             return
         await self.send_json(_client_message(event))
 
+    async def _recheck(self, accepted: bool = True) -> bool:
+        """Ask access.py again; close the socket (when open) if the answer is now no."""
+        found = await self._access()
+        self.checked_at = time.monotonic()
+        if found is None:
+            if accepted:
+                await self.close()
+            return False
+        # A break-glass grant ends on the clock: checked on every event without a query.
+        self.access_until = found.break_glass.expires_at if found.break_glass else None
+        return True
+
+    def _session_key(self) -> str | None:
+        session = self.scope.get("session")
+        return session.session_key if session is not None else None
+
     @database_sync_to_async
     def _access(self) -> access.CaseAccess | None:
-        found = access.case_access(self.scope["user"], self.case_id)
-        return found if found is not None and found.can(access.Action.VIEW) else None
+        return access.socket_access(self.scope["user"], self._session_key(), self.case_id)
 
     @database_sync_to_async
     def _missed(self, analysis_id, attempt, after) -> list[dict]:

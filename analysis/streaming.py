@@ -78,13 +78,22 @@ def case_group(case_id) -> str:
     return f"case.{case_id}"
 
 
+def user_group(user_id) -> str:
+    """Every open socket of one user, whatever the case: closed together."""
+    return f"user.{user_id}"
+
+
 def _send(case_id, message: dict) -> None:
     """Best effort by design: a lost message is recovered from the log on resume."""
+    _send_to(case_group(case_id), message)
+
+
+def _send_to(group: str, message: dict) -> None:
     if not _layer_state.may_send():
         return
     layer = get_channel_layer()
     try:
-        async_to_sync(layer.group_send)(case_group(case_id), message)
+        async_to_sync(layer.group_send)(group, message)
     except Exception as exc:  # noqa: BLE001 - the stream must never break the job
         _layer_state.failed(exc)
     else:
@@ -124,6 +133,15 @@ def publish_media_status(asset) -> None:
 def revoke_access(case_id, user_id: int) -> None:
     """Close a user's open sockets on a case (membership removed)."""
     _send(case_id, {"type": "access.revoked", "user": user_id})
+
+
+def close_user_sockets(user_id: int, session_key: str | None = None) -> None:
+    """Close a user's open sockets: all of them (deactivated), or one session's (signed out).
+
+    A fast path only: the layer may lose this, and every socket re-checks on its own anyway.
+    """
+    message = {"type": "access.revoked", "user": user_id, "session": session_key}
+    _send_to(user_group(user_id), message)
 
 
 def chunks_after(analysis: Analysis, after: int) -> list[dict]:

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from analysis.views import analyses, audit, cases, media, members, staff
+from analysis.views import account, analyses, audit, cases, media, members, people, staff
 from analysis.views import models as model_views
 
 # Every route under "cases/<uuid:case_id>/" must appear in tests/test_case_access.py's matrix.
@@ -55,6 +55,27 @@ urlpatterns = [
         name="media-delete",
     ),
     path("staff/cases/", staff.staff_case_list, name="staff-case-list"),
+    # People: staff user administration (admins), and each user's own sign-in settings.
+    path("staff/users/", people.user_list, name="staff-users"),
+    path("staff/users/invite/", people.user_invite, name="staff-user-invite"),
+    path("staff/users/unlock/", people.unlock, name="staff-unlock"),
+    path("staff/users/<int:user_id>/", people.user_detail, name="staff-user"),
+    path("staff/users/<int:user_id>/active/", people.user_set_active, name="staff-user-active"),
+    path("staff/users/<int:user_id>/roles/", people.user_set_roles, name="staff-user-roles"),
+    path(
+        "staff/users/<int:user_id>/password/",
+        people.user_reset_password,
+        name="staff-user-password",
+    ),
+    path(
+        "staff/users/<int:user_id>/two-factor/",
+        people.user_reset_two_factor,
+        name="staff-user-two-factor",
+    ),
+    path("account/password/", account.password_change_required, name="password-change-required"),
+    path("account/two-factor/", account.two_factor_enrol, name="two-factor-enrol"),
+    path("account/two-factor/verify/", account.two_factor_verify, name="two-factor-verify"),
+    path("invitation/<str:token>/", account.invitation_accept, name="invitation-accept"),
     # Model registry: superusers only.
     path("staff/models/", model_views.model_list, name="model-list"),
     path("staff/models/register/", model_views.model_register, name="model-register"),

@@ -65,6 +65,10 @@ INSTALLED_APPS = [
     "django_htmx",
     "csp",
     "template_partials",
+    "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
     "analysis",
 ]
 
@@ -81,6 +85,10 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "django_otp.middleware.OTPMiddleware",
+    "analysis.signin.SignInGateMiddleware",
+    # Last, as django-axes asks: it turns a lockout raised during sign-in into its response.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "gemma_web.urls"
@@ -97,6 +105,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "analysis.context_processors.break_glass",
             ],
         },
     }
@@ -126,6 +135,78 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "case-list"
 LOGOUT_REDIRECT_URL = "login"
+
+# --- Sign-in (analysis/signin.py, analysis/twofactor.py, analysis/sso.py) -------------------
+# Argon2 first (the library's recommended parameters); older hashes still verify and are
+# rewritten as Argon2 at the account's next sign-in.
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2SHA1PasswordHasher",
+    "django.contrib.auth.hashers.ScryptPasswordHasher",
+]
+# Idle timeout: every request pushes the session's expiry this far ahead.
+SESSION_IDLE_SECONDS = envint("SESSION_IDLE_SECONDS", 30 * 60)
+SESSION_COOKIE_AGE = SESSION_IDLE_SECONDS
+SESSION_SAVE_EVERY_REQUEST = True
+# Absolute lifetime: a session older than this ends, however busy (SignInGateMiddleware).
+SESSION_MAX_SECONDS = envint("SESSION_MAX_SECONDS", 12 * 3600)
+# Live sockets re-check access (membership, account, session, break-glass) this often.
+SOCKET_RECHECK_SECONDS = envfloat("SOCKET_RECHECK_SECONDS", 3.0)
+# Lockout after this many failures, per account and, separately, per address.
+AXES_FAILURE_LIMIT = envint("SIGNIN_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = envfloat("SIGNIN_LOCKOUT_HOURS", 1.0)
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "analysis.signin.locked_out"
+# The same client address as the audit trail (TRUSTED_PROXIES decides X-Forwarded-For).
+AXES_CLIENT_IP_CALLABLE = "analysis.signin.client_ip"
+# Two-factor: "off", "staff" (admins and auditors) or "all"; anyone may enrol regardless.
+TWO_FACTOR_REQUIRED = os.environ.get("TWO_FACTOR_REQUIRED", "off").strip().lower()
+OTP_TOTP_ISSUER = os.environ.get("OTP_TOTP_ISSUER", "Gemma Web")
+RECOVERY_CODES = 10
+# Invitations: a single-use link valid this long.
+INVITE_SECONDS = envint("INVITE_SECONDS", 72 * 3600)
+
+AUTHENTICATION_BACKENDS = [
+    # Axes first: it refuses a locked-out account or address before any password is checked.
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+
+# Single sign-on, each off unless configured (analysis/sso.py, README "Single sign-on").
+# A directory group maps to each staff role; membership is re-read at every sign-in.
+LDAP_SERVER_URI = os.environ.get("LDAP_SERVER_URI", "")
+LDAP_ROLE_GROUPS = {
+    "admin": os.environ.get("LDAP_ADMIN_GROUP", ""),
+    "auditor": os.environ.get("LDAP_AUDITOR_GROUP", ""),
+}
+if LDAP_SERVER_URI:
+    from analysis.sso_settings import ldap_settings
+
+    globals().update(ldap_settings(os.environ))
+    AUTHENTICATION_BACKENDS.insert(1, "analysis.sso.LDAPBackend")
+
+OIDC_ENABLED = bool(os.environ.get("OIDC_RP_CLIENT_ID"))
+OIDC_RP_CLIENT_ID = os.environ.get("OIDC_RP_CLIENT_ID", "")
+OIDC_RP_CLIENT_SECRET = os.environ.get("OIDC_RP_CLIENT_SECRET", "")
+OIDC_RP_SIGN_ALGO = os.environ.get("OIDC_RP_SIGN_ALGO", "RS256")
+OIDC_RP_SCOPES = os.environ.get("OIDC_RP_SCOPES", "openid email profile groups")
+OIDC_OP_AUTHORIZATION_ENDPOINT = os.environ.get("OIDC_OP_AUTHORIZATION_ENDPOINT", "")
+OIDC_OP_TOKEN_ENDPOINT = os.environ.get("OIDC_OP_TOKEN_ENDPOINT", "")
+OIDC_OP_USER_ENDPOINT = os.environ.get("OIDC_OP_USER_ENDPOINT", "")
+OIDC_OP_JWKS_ENDPOINT = os.environ.get("OIDC_OP_JWKS_ENDPOINT", "")
+OIDC_USERNAME_CLAIM = os.environ.get("OIDC_USERNAME_CLAIM", "preferred_username")
+OIDC_GROUPS_CLAIM = os.environ.get("OIDC_GROUPS_CLAIM", "groups")
+OIDC_ROLE_GROUPS = {
+    "admin": os.environ.get("OIDC_ADMIN_GROUP", ""),
+    "auditor": os.environ.get("OIDC_AUDITOR_GROUP", ""),
+}
+OIDC_USE_PKCE = True
+OIDC_CALLBACK_CLASS = "analysis.sso.OIDCCallbackView"
+LOGIN_REDIRECT_URL_FAILURE = "login"
+if OIDC_ENABLED:
+    AUTHENTICATION_BACKENDS.append("analysis.sso.OIDCBackend")
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = os.environ.get("TIME_ZONE", "UTC")
@@ -352,5 +433,6 @@ LOGGING = {
         }
     },
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-    "loggers": {"django.channels.server": {"level": "WARNING"}},
+    # django-axes logs every sign-in at INFO; the audit trail already has them.
+    "loggers": {"django.channels.server": {"level": "WARNING"}, "axes": {"level": "WARNING"}},
 }

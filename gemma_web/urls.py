@@ -4,6 +4,7 @@ from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
 
+from analysis import sso
 from analysis.views import auth
 
 urlpatterns = [
@@ -18,5 +19,8 @@ urlpatterns = [
     ),
     path("admin/logout/", auth.LogoutView.as_view()),
     path("admin/", admin.site.urls),
+    # OpenID Connect sign-in (404 unless configured); the names are mozilla-django-oidc's.
+    path("oidc/authenticate/", sso.OIDCStartView.as_view(), name="oidc_authentication_init"),
+    path("oidc/callback/", sso.OIDCCallbackView.as_view(), name="oidc_authentication_callback"),
     path("", include("analysis.urls")),
 ]

@@ -6,13 +6,12 @@ import pytest
 from django.urls import reverse
 
 from analysis.models import Analysis
-from tests.base import PASSWORD
 
 pytestmark = pytest.mark.django_db
 
 
 def ask(client, user, case, question, **headers):
-    client.login(username=user.username, password=PASSWORD)
+    client.force_login(user)
     return client.post(reverse("analysis-ask", args=[case.id]), {"question": question}, **headers)
 
 
@@ -74,7 +73,7 @@ def test_the_case_page_shows_saved_answers_after_reload(client, people):
         status=Analysis.Status.SUCCEEDED,
         answer="Blue, mostly.",
     )
-    client.login(username="carol", password=PASSWORD)
+    client.force_login(people.carol)
     page = client.get(reverse("case-detail", args=[people.case.id])).content.decode()
     assert "Blue, mostly." in page and "Succeeded" in page
     assert 'id="ask-form"' not in page  # a viewer sees answers, not the form
@@ -85,7 +84,7 @@ def test_a_running_answer_shows_what_streamed_so_far(client, people):
     analysis.start()
     analysis.chunks.create(seq=1, text="So far ")
     analysis.chunks.create(seq=2, text="so good")
-    client.login(username="bob", password=PASSWORD)
+    client.force_login(people.bob)
     page = client.get(reverse("case-detail", args=[people.case.id])).content.decode()
     assert "So far so good" in page
     assert 'data-seq="2"' in page

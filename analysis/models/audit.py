@@ -62,6 +62,19 @@ class AuditEvent(models.Model):
         USER_CREATED = "user.created", "User created"
         USER_DEACTIVATED = "user.deactivated", "User deactivated"
         USER_ROLE_CHANGED = "user.role_changed", "User role changed"
+        USER_INVITED = "user.invited", "User invited"
+        USER_REACTIVATED = "user.reactivated", "User reactivated"
+        PASSWORD_RESET = "user.password_reset", "Password reset by an admin"
+        INVITATION_ACCEPTED = "user.invitation_accepted", "Invitation accepted"
+        PASSWORD_CHANGED = "auth.password_changed", "Password changed"
+        SIGN_IN_LOCKED_OUT = "auth.locked_out", "Sign-in locked out"
+        SIGN_IN_UNLOCKED = "auth.unlocked", "Sign-in lockout lifted"
+        SESSION_EXPIRED = "auth.session_expired", "Session ended by its lifetime"
+        TWO_FACTOR_ENROLLED = "auth.2fa_enrolled", "Two-factor enrolled"
+        TWO_FACTOR_VERIFIED = "auth.2fa_verified", "Two-factor code accepted"
+        TWO_FACTOR_FAILED = "auth.2fa_failed", "Two-factor code refused"
+        RECOVERY_CODE_USED = "auth.recovery_code_used", "Recovery code used"
+        TWO_FACTOR_RESET = "user.2fa_reset", "Two-factor reset by an admin"
 
     # Chosen by record() before the INSERT, so the hash can cover the row's own id.
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)

@@ -65,7 +65,7 @@ def _day_start(day) -> datetime:
 @login_required
 @require_GET
 def case_audit(request: HttpRequest, case_id) -> HttpResponse:
-    case = access.get_case_to_audit_or_404(request.user, case_id)
+    case = access.get_case_to_audit_or_404(request.user, case_id, access.Action.READ_AUDIT)
     return _page(request, case)
 
 
@@ -145,6 +145,9 @@ def _page(request: HttpRequest, case: Case | None, result=None) -> HttpResponse:
         "rows": [(event, _details_text(event.details)) for event in page],
         "query": query.urlencode(),
         "result": result,
+        # Reviewers and viewers read their case's trail; exporting and verifying stay with
+        # its owners and the auditors.
+        "may_export": case is None or access.may_audit(request.user, case),
         **_urls(case),
     }
     template = TEMPLATE
