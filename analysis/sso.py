@@ -1,8 +1,8 @@
-"""Single sign-on backends: LDAP / Active Directory and OpenID Connect, both configuration.
+"""OpenID Connect single sign-on (mozilla-django-oidc), on only when configured.
 
-Each maps directory groups to the two staff roles at every sign-in (users.sync_roles), so a
-user removed from a group loses the role the next time they sign in. Sign-ins, failures and
-new accounts go on the audit trail like local ones.
+The provider's groups claim maps to the two staff roles at every sign-in (users.sync_roles),
+so a user removed from a group loses the role the next time they sign in. Sign-ins,
+failures and new accounts go on the audit trail like local ones. LDAP: analysis/sso_ldap.py.
 """
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.http import Http404
-from django_auth_ldap.backend import LDAPBackend as BaseLDAPBackend
 from mozilla_django_oidc.auth import OIDCAuthenticationBackend
 from mozilla_django_oidc.views import OIDCAuthenticationCallbackView, OIDCAuthenticationRequestView
 
@@ -18,22 +17,6 @@ from analysis import audit, signin, users
 from analysis.models import AuditEvent
 
 Action = AuditEvent.Action
-
-
-class LDAPBackend(BaseLDAPBackend):
-    def get_or_build_user(self, username, ldap_user):
-        user, built = super().get_or_build_user(username, ldap_user)
-        ldap_user.gemma_built = built
-        return user, built
-
-    def authenticate_ldap_user(self, ldap_user, password):
-        user = super().authenticate_ldap_user(ldap_user, password)
-        if user is not None:
-            if getattr(ldap_user, "gemma_built", False):
-                users.record_user_change(user, before=None, was_active=None, via="ldap")
-            groups = {dn.lower() for dn in ldap_user.group_dns}
-            users.sync_roles(user, groups, settings.LDAP_ROLE_GROUPS, source="ldap")
-        return user
 
 
 class OIDCBackend(OIDCAuthenticationBackend):

@@ -4,14 +4,22 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from django.core.exceptions import ImproperlyConfigured
+
 
 def ldap_settings(env: Mapping[str, str]) -> dict:
-    import ldap
-    from django_auth_ldap.config import (
-        GroupOfNamesType,
-        LDAPSearch,
-        NestedActiveDirectoryGroupType,
-    )
+    try:
+        import ldap
+        from django_auth_ldap.config import (
+            GroupOfNamesType,
+            LDAPSearch,
+            NestedActiveDirectoryGroupType,
+        )
+    except ImportError as exc:
+        raise ImproperlyConfigured(
+            "LDAP_SERVER_URI is set but django-auth-ldap is not installed: apt install "
+            "libldap2-dev libsasl2-dev, then scripts/bootstrap (or pip install '.[ldap]')."
+        ) from exc
 
     group_type = (
         NestedActiveDirectoryGroupType()

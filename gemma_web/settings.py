@@ -185,7 +185,7 @@ if LDAP_SERVER_URI:
     from analysis.sso_settings import ldap_settings
 
     globals().update(ldap_settings(os.environ))
-    AUTHENTICATION_BACKENDS.insert(1, "analysis.sso.LDAPBackend")
+    AUTHENTICATION_BACKENDS.insert(1, "analysis.sso_ldap.LDAPBackend")
 
 OIDC_ENABLED = bool(os.environ.get("OIDC_RP_CLIENT_ID"))
 OIDC_RP_CLIENT_ID = os.environ.get("OIDC_RP_CLIENT_ID", "")

@@ -24,11 +24,18 @@ SCHEMAS = ["core", "cosine", "inetorgperson", "nis"]
 
 
 def require_slapd() -> str:
-    if SLAPD:
+    """slapd, and django-auth-ldap (installed by scripts/bootstrap where OpenLDAP's headers are)."""
+    try:
+        import django_auth_ldap  # noqa: F401
+    except ImportError:
+        missing = "django-auth-ldap (apt install libldap2-dev libsasl2-dev, then scripts/bootstrap)"
+    else:
+        missing = "" if SLAPD else "slapd (apt install slapd ldap-utils)"
+    if not missing:
         return SLAPD
     if os.environ.get("CI"):
-        raise RuntimeError("CI needs slapd for the LDAP tests (.ci/run installs it)")
-    pytest.skip("no slapd on this machine (apt install slapd ldap-utils)", allow_module_level=True)
+        raise RuntimeError(f"CI needs {missing} for the LDAP tests (.ci/run installs it)")
+    pytest.skip(f"no {missing} on this machine", allow_module_level=True)
 
 
 def _free_port() -> int:
@@ -54,7 +61,8 @@ class Directory:
         dn = f"uid={uid},ou=people,{BASE}"
         entry = {
             "objectClass": [b"inetOrgPerson"], "uid": [uid.encode()], "cn": [uid.encode()],
-            "givenName": [uid.title().encode()], "sn": [uid.title().encode()], "mail": [mail.encode()],
+            "givenName": [uid.title().encode()], "sn": [uid.title().encode()],
+            "mail": [mail.encode()],
             "userPassword": [password.encode()],
         }  # fmt: skip
         self.connect().add_s(dn, list(entry.items()))

@@ -81,4 +81,6 @@ def test_removed_from_the_group_the_role_goes_at_next_sign_in(provider):
 def test_off_by_default_the_routes_are_404(settings):
     settings.OIDC_ENABLED = False
     assert Client().get(reverse("oidc_authentication_init")).status_code == 404
-    assert reverse("oidc_authentication_init") not in Client().get(reverse("login")).content.decode()
+    assert (
+        reverse("oidc_authentication_init") not in Client().get(reverse("login")).content.decode()
+    )
