@@ -29,6 +29,12 @@ from analysis.models import Account, AuditEvent
 
 # Seconds since the epoch when the session signed in, for the absolute lifetime.
 SIGNED_IN_AT = "gemma_signed_in_at"
+# When the idle expiry was last pushed forward: at most once a minute, not a write per request.
+REFRESHED_AT = "gemma_refreshed_at"
+REFRESH_EVERY = 60
+# Set once nothing is left to settle (password, second factor): later requests skip those
+# queries. Whatever could unsettle a session (a reset, a removed device) ends it instead.
+SETTLED = "gemma_settled"
 
 
 class Problem(enum.StrEnum):
@@ -121,8 +127,15 @@ class SignInGateMiddleware:
         user = getattr(request, "user", None)
         if user is None or not user.is_authenticated:
             return self.get_response(request)
-        request.session.setdefault(SIGNED_IN_AT, time.time())
-        problem = session_problem(user, request.session)
+        session, now = request.session, time.time()
+        session.setdefault(SIGNED_IN_AT, now)
+        if now - session.get(REFRESHED_AT, 0) >= REFRESH_EVERY:
+            session[REFRESHED_AT] = now  # saved with a new expiry: the idle timeout restarts
+        if session.get(SETTLED) and now - session[SIGNED_IN_AT] <= settings.SESSION_MAX_SECONDS:
+            return self.get_response(request)
+        problem = session_problem(user, session)
+        if problem is None:
+            session[SETTLED] = True
         if problem is None or _is_static(request):
             return self.get_response(request)
         if problem in (Problem.EXPIRED, Problem.SIGNED_OUT):

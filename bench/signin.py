@@ -42,7 +42,6 @@ PLAIN = {
     "PASSWORD_HASHERS": ["django.contrib.auth.hashers.PBKDF2PasswordHasher"],
     "AUTHENTICATION_BACKENDS": ["django.contrib.auth.backends.ModelBackend"],
     "MIDDLEWARE": [m for m in site.MIDDLEWARE if not m.startswith(OURS)],
-    "SESSION_SAVE_EVERY_REQUEST": False,
 }
 
 

@@ -145,10 +145,10 @@ PASSWORD_HASHERS = [
     "django.contrib.auth.hashers.PBKDF2SHA1PasswordHasher",
     "django.contrib.auth.hashers.ScryptPasswordHasher",
 ]
-# Idle timeout: every request pushes the session's expiry this far ahead.
+# Idle timeout: requests push the session's expiry this far ahead (SignInGateMiddleware does,
+# at most once a minute, instead of a session write on every request).
 SESSION_IDLE_SECONDS = envint("SESSION_IDLE_SECONDS", 30 * 60)
 SESSION_COOKIE_AGE = SESSION_IDLE_SECONDS
-SESSION_SAVE_EVERY_REQUEST = True
 # Absolute lifetime: a session older than this ends, however busy (SignInGateMiddleware).
 SESSION_MAX_SECONDS = envint("SESSION_MAX_SECONDS", 12 * 3600)
 # Live sockets re-check access (membership, account, session, break-glass) this often.

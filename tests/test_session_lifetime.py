@@ -26,12 +26,15 @@ def signed_in() -> Client:
 
 def test_the_defaults_suit_sensitive_data():
     assert site.SESSION_COOKIE_AGE == site.SESSION_IDLE_SECONDS == 30 * 60
-    assert site.SESSION_MAX_SECONDS == 12 * 3600 and site.SESSION_SAVE_EVERY_REQUEST
+    assert site.SESSION_MAX_SECONDS == 12 * 3600
 
 
-def test_each_request_pushes_the_idle_expiry_forward(people):
+def test_requests_push_the_idle_expiry_forward(people):
     client = signed_in()
     key = client.session.session_key
+    session = client.session
+    session[signin.REFRESHED_AT] = time.time() - signin.REFRESH_EVERY
+    session.save()
     Session.objects.filter(pk=key).update(expire_date=timezone.now() + timezone.timedelta(60))
     client.get(reverse("case-list"))
     left = Session.objects.get(pk=key).expire_date - timezone.now()
