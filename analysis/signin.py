@@ -21,6 +21,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare
+from django.utils.deprecation import MiddlewareMixin
 from django.utils.http import urlencode
 from django_otp import DEVICE_ID_SESSION_KEY, devices_for_user
 
@@ -88,15 +89,15 @@ def _verified(data) -> bool:
 
 def stored_session_problem(user, session_key: str) -> Problem | None:
     """The same, reading the session afresh from its store (a socket's cached copy is old)."""
-    store = import_module(settings.SESSION_ENGINE).SessionStore(session_key)
-    if not store.exists(session_key):
-        return Problem.SIGNED_OUT
-    return session_problem(user, store.load())
+    data = import_module(settings.SESSION_ENGINE).SessionStore(session_key).load()
+    return session_problem(user, data) if data else Problem.SIGNED_OUT
 
 
 def mark_signed_in(request: HttpRequest) -> None:
-    """Called right after login(): the absolute lifetime counts from here."""
+    """Called right after login(): the absolute lifetime counts from here, and nothing of an
+    earlier sign-in of this browser counts as settled."""
     request.session[SIGNED_IN_AT] = time.time()
+    request.session.pop(SETTLED, None)
 
 
 def end_sessions(user) -> int:
@@ -119,30 +120,32 @@ SETTLING_VIEWS = {
 ALWAYS_OPEN = {"logout", "login"}
 
 
-class SignInGateMiddleware:
-    def __init__(self, get_response) -> None:
-        self.get_response = get_response
+class SignInGateMiddleware(MiddlewareMixin):
+    """A process_request hook, so the upload fast path (gemma_web/chunk_put.py) runs it too:
+    a session that has not passed its second factor sends no chunk either."""
 
-    def __call__(self, request: HttpRequest) -> HttpResponse:
+    def process_request(self, request: HttpRequest) -> HttpResponse | None:
         user = getattr(request, "user", None)
         if user is None or not user.is_authenticated:
-            return self.get_response(request)
+            return None
         session, now = request.session, time.time()
         session.setdefault(SIGNED_IN_AT, now)
         if now - session.get(REFRESHED_AT, 0) >= REFRESH_EVERY:
             session[REFRESHED_AT] = now  # saved with a new expiry: the idle timeout restarts
-        if session.get(SETTLED) and now - session[SIGNED_IN_AT] <= settings.SESSION_MAX_SECONDS:
-            return self.get_response(request)
+        # Settled under today's two-factor policy: a stricter one re-checks every session.
+        settled = session.get(SETTLED) == settings.TWO_FACTOR_REQUIRED
+        if settled and now - session[SIGNED_IN_AT] <= settings.SESSION_MAX_SECONDS:
+            return None
         problem = session_problem(user, session)
         if problem is None:
-            session[SETTLED] = True
+            session[SETTLED] = settings.TWO_FACTOR_REQUIRED
         if problem is None or _is_static(request):
-            return self.get_response(request)
+            return None
         if problem in (Problem.EXPIRED, Problem.SIGNED_OUT):
             return _expired(request, user)
         match = request.resolver_match or _resolve(request)
         if match is not None and match.url_name in {SETTLING_VIEWS[problem], *ALWAYS_OPEN}:
-            return self.get_response(request)
+            return None
         target = reverse(SETTLING_VIEWS[problem])
         if request.method == "GET":
             target += "?" + urlencode({"next": request.get_full_path()})

@@ -39,10 +39,15 @@ URL_NAME = "media-upload"
 # and at most two blocks (one being written, one filling) held per request.
 BLOCK = 4 * 1024 * 1024
 # Middleware that only wrap __call__ and have nothing to say about this route: WhiteNoise
-# serves static files, django-htmx parses HX-* headers. Any other middleware without the
-# process_* hooks is refused at start-up, so adding one forces a decision here.
+# serves static files, django-htmx parses HX-* headers, django-axes turns a lockout raised
+# while signing in into its page (no chunk signs anyone in). Any other middleware without
+# the process_* hooks is refused at start-up, so adding one forces a decision here.
 CALL_ONLY = frozenset(
-    {"whitenoise.middleware.WhiteNoiseMiddleware", "django_htmx.middleware.HtmxMiddleware"}
+    {
+        "whitenoise.middleware.WhiteNoiseMiddleware",
+        "django_htmx.middleware.HtmxMiddleware",
+        "axes.middleware.AxesMiddleware",
+    }
 )
 HOOKS = ("process_request", "process_view", "process_response")
 

@@ -85,7 +85,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
-    "django_otp.middleware.OTPMiddleware",
+    # After authentication: sessions past their lifetime, a temporary password, a second
+    # factor not yet given (analysis/signin.py reads django-otp's session key itself).
     "analysis.signin.SignInGateMiddleware",
     # Last, as django-axes asks: it turns a lockout raised during sign-in into its response.
     "axes.middleware.AxesMiddleware",

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -16,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from tests import processes
 
 SLAPD = shutil.which("slapd") or ("/usr/sbin/slapd" if Path("/usr/sbin/slapd").exists() else None)
 BASE = "dc=example,dc=org"
@@ -36,12 +37,6 @@ def require_slapd() -> str:
     if os.environ.get("CI"):
         raise RuntimeError(f"CI needs {missing} for the LDAP tests (.ci/run installs it)")
     pytest.skip(f"no {missing} on this machine", allow_module_level=True)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @dataclass
@@ -83,12 +78,7 @@ class Directory:
         self.connect().modify_s(group_dn, [(ldap.MOD_DELETE, "member", [member_dn.encode()])])
 
     def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=10)
+        processes.stop(self.process)
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
@@ -110,7 +100,7 @@ rootpw {ROOT_PW}
 directory {folder}/data
 """
     )
-    port = _free_port()
+    port = processes.free_port()
     uri = f"ldap://127.0.0.1:{port}"
     # -d 0: stay in the foreground (a child we can stop), logging nothing.
     process = subprocess.Popen(

@@ -21,6 +21,8 @@ from urllib.parse import urljoin
 
 import pytest
 
+from tests import processes
+
 HERE = Path(__file__).parent / "oidc"
 CLIENT_ID, CLIENT_SECRET = "gemma-web", "test-client-secret"
 
@@ -37,12 +39,6 @@ def require_node() -> str:
     if os.environ.get("CI"):
         raise RuntimeError("CI needs node and npm for the OIDC tests (.ci/run installs them)")
     pytest.skip("no node/npm on this machine", allow_module_level=True)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @dataclass
@@ -88,12 +84,7 @@ class Provider:
         raise RuntimeError("the provider never sent the browser back")
 
     def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=10)
+        processes.stop(self.process)
         shutil.rmtree(self.accounts_file.parent, ignore_errors=True)
 
 
@@ -115,7 +106,7 @@ def start(redirect_uri: str) -> Provider:
     folder = Path(tempfile.mkdtemp(prefix="gemma-test-oidc-"))
     accounts = folder / "accounts.json"
     accounts.write_text("{}")
-    port = _free_port()
+    port = processes.free_port()
     process = subprocess.Popen(
         [node, str(HERE / "provider.mjs"), str(port), CLIENT_ID, CLIENT_SECRET, redirect_uri,
          str(accounts)],

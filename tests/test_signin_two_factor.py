@@ -106,6 +106,13 @@ def test_a_right_code_right_after_wrong_ones_is_throttled(people, settings):
     assert case_page(client, people).status_code == 302
 
 
+def test_a_stricter_policy_reaches_sessions_already_signed_in(people, settings):
+    client = sign_in("bob")
+    assert case_page(client, people).status_code == 200
+    settings.TWO_FACTOR_REQUIRED = "all"
+    assert case_page(client, people)["Location"].startswith(reverse("two-factor-enrol"))
+
+
 def test_required_for_staff_leaves_others_alone(people, settings):
     settings.TWO_FACTOR_REQUIRED = "staff"
     assert case_page(sign_in("bob"), people).status_code == 200

@@ -190,3 +190,16 @@ def test_an_unknown_host_is_refused(client, people, bob):
 
 def test_every_middleware_was_decided_on():
     assert middleware()  # raises on a middleware the fast path has not been told about
+
+
+def test_a_session_still_owing_its_second_factor_sends_no_chunk(client, people, small_chunks):
+    from django.test import Client
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    data = samples.wav(seconds=0.2)
+    url = new_upload(client, people, data)
+    TOTPDevice.objects.create(user=people.bob, name="phone", confirmed=True)
+    half = Browser(Client(), people.bob)  # signed in with a password, no code given yet
+    reply = half.put(url, data[:1024], 0, len(data))
+    assert reply.status_code == 302 and "/account/two-factor/verify/" in reply.headers["location"]
+    assert storage.files_under_root() == []
