@@ -81,6 +81,8 @@ def object_for(param: str, case):
                 rows = rows.filter(deleted_at__isnull=True)
             if obj := rows.first():
                 return obj
+    if stem == "user":  # an account: the case's first owner
+        return case.memberships.order_by("pk").first().user
     if stem == "model":
         from analysis.models import LanguageModel
 
@@ -92,6 +94,9 @@ def values_for(route: Route, case) -> dict:
     """Real values from `case` for every parameter; raises naming a parameter it cannot fill."""
     values = {}
     for param in route.params:
+        if param == "token":  # an invitation's secret, no id of the case: an unissued one
+            values[param] = random_value(route.params[param])
+            continue
         if param == "name":  # derived file names of the case's first media item
             asset = object_for("asset_id", case)
             values[param] = asset.derived["thumbnail"]

@@ -27,9 +27,13 @@ PAYLOAD = {
     "size": 10, "name": "pwn", "gguf_path": "/etc/passwd", "n_ctx": 512, "n_gpu_layers": 0,
     "n_threads": 0, "temperature": 0, "top_k": 1, "top_p": 1, "default": "on",
 }  # fmt: skip
-# Staff doors by design: the break-glass form (metadata, tests/test_case_access.py) and the
-# staff case list (metadata only).
-STAFF_DOORS = {"break-glass", "staff-case-list"}
+# Staff doors by design: the break-glass form (metadata, tests/test_case_access.py), the
+# staff case list (metadata only) and the admins' user pages (tests/test_staff_users.py).
+STAFF_DOORS = {
+    "break-glass", "staff-case-list", "staff-users", "staff-user-invite", "staff-unlock",
+    "staff-user", "staff-user-active", "staff-user-roles", "staff-user-password",
+    "staff-user-two-factor",
+}  # fmt: skip
 HTTP = routes.http_routes()
 WITH_IDS = [r for r in HTTP if r.params]
 WITHOUT_IDS = [r for r in HTTP if not r.params]
