@@ -127,7 +127,7 @@ async def test_token_batches_do_not_query_access_each_time(people, settings, mon
     socket = await open_socket(alice, people.case.id)
     analysis = await Analysis.objects.acreate(case=people.case, created_by=people.bob, question="Q")
     for seq in range(1, 31):
-        message = streaming._tokens_message(analysis.id, seq, f"t{seq} ")
+        message = streaming._tokens_message(analysis, seq, f"t{seq} ")
         await sync_to_async(streaming._send)(people.case.id, message)
     for seq in range(1, 31):
         assert (await socket.receive_json_from(timeout=5))["seq"] == seq
