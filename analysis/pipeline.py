@@ -12,14 +12,22 @@ from django.db.models import Q
 
 from analysis import audit, heartbeat, recovery, streaming
 from analysis.inference import registry
-from analysis.inference.engine import EngineError, get_engine
 from analysis.inference.prompts import build_request
+from analysis.inference.types import EngineError
 from analysis.models import Analysis, AuditEvent, LanguageModel
 
 log = logging.getLogger(__name__)
 # How often a running job asks the database whether it was cancelled: one cheap indexed
 # query per interval, whatever the token rate. The engine asks between every two tokens.
 CANCEL_CHECK_SECONDS = 0.2
+
+
+def get_engine(spec=None):
+    """This worker's engine. Imported on first use: the web process, which enqueues jobs
+    through this module, never loads llama.cpp."""
+    from analysis.inference import engine
+
+    return engine.get_engine(spec) if spec else engine.get_engine()
 
 
 def run_analysis(analysis_id) -> None:

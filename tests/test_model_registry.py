@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from dataclasses import astuple
 
 import pytest
 from django.core.management import call_command
@@ -38,8 +39,12 @@ def test_registration_hashes_the_files_and_reads_capabilities(people):
 
 
 def test_capabilities_come_from_the_projector_without_loading_a_model():
-    caps = registry.mtmd.file_capabilities(TINY_MMPROJ)
+    from analysis.inference import gguf_meta, mtmd
+
+    caps = gguf_meta.capabilities(TINY_MMPROJ)
     assert (caps.vision, caps.audio) == (True, True)
+    assert (caps.vision, caps.audio) == astuple(mtmd.file_capabilities(TINY_MMPROJ))
+    assert gguf_meta.capabilities(TINY_TEXT) == gguf_meta.Caps(vision=False, audio=False)
     assert register(name="text").capabilities == ["text"]
 
 

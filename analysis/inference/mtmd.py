@@ -17,6 +17,8 @@ import numpy as np
 from llama_cpp._logger import llama_log_callback
 from llama_cpp._utils import suppress_stdout_stderr
 
+from analysis.inference.gguf_meta import Caps
+
 TEXT = mtmd.MTMD_INPUT_CHUNK_TYPE_TEXT
 IMAGE = mtmd.MTMD_INPUT_CHUNK_TYPE_IMAGE
 AUDIO = mtmd.MTMD_INPUT_CHUNK_TYPE_AUDIO
@@ -37,12 +39,6 @@ class MtmdError(RuntimeError):
 def marker() -> str:
     """The placeholder the prompt carries once per bitmap, in bitmap order."""
     return mtmd.mtmd_default_marker().decode()
-
-
-@dataclass(frozen=True)
-class Caps:
-    vision: bool
-    audio: bool
 
 
 def file_capabilities(path: str | Path) -> Caps:

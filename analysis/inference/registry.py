@@ -17,7 +17,7 @@ from django.conf import settings
 from django.db import transaction
 
 from analysis import audit
-from analysis.inference import gguf_header, mtmd
+from analysis.inference import gguf_header, gguf_meta
 from analysis.inference.types import EngineError, ModelFileChanged, Sampler
 from analysis.models import AuditEvent, LanguageModel
 
@@ -76,7 +76,7 @@ class ModelSpec:
     def from_settings(cls) -> ModelSpec:
         """Development fallback while no model is registered (tests, a first run)."""
         mmproj = settings.GEMMA_MMPROJ_PATH
-        caps = mtmd.file_capabilities(mmproj) if mmproj and Path(mmproj).is_file() else None
+        caps = gguf_meta.capabilities(mmproj) if mmproj and Path(mmproj).is_file() else None
         return cls(
             name=Path(settings.GEMMA_MODEL_PATH).stem,
             gguf_path=settings.GEMMA_MODEL_PATH,
@@ -154,19 +154,21 @@ def refusal(kinds: Iterable[str]) -> str | None:
 
     The ask view calls this before anything is queued.
     """
-    kinds = set(kinds)
-    if not kinds & {"image", "video", "audio"}:
+    from analysis.media import registry as media_kinds
+
+    needs = media_kinds.needs(kinds)  # each kind says which capability it takes
+    if not needs:
         return None
     try:
         spec = default_spec()
     except EngineError:
         return None  # no model at all: the job fails with that reason, as for text
-    if kinds & {"image", "video"} and not spec.has_vision:
+    if "vision" in needs and not spec.has_vision:
         return (
             f"The model {spec.name!r} cannot see images or video: it has no vision projector. "
             "Leave the images and videos out, or ask an administrator for a model with vision."
         )
-    if "audio" in kinds and not spec.has_audio:
+    if "audio" in needs and not spec.has_audio:
         return (
             f"The model {spec.name!r} cannot hear audio: its projector has no audio encoder. "
             "Leave the audio out, or ask an administrator for a model with audio."
@@ -200,7 +202,7 @@ def inspect(gguf: str, mmproj: str = "") -> dict:
     info = {"gguf_sha256": sha256_file(gguf), "mmproj_sha256": "", "vision": False, "audio": False}
     if mmproj:
         _check_gguf(mmproj, "projector")
-        caps = mtmd.file_capabilities(mmproj)
+        caps = gguf_meta.capabilities(mmproj)
         if not (caps.vision or caps.audio):
             raise EngineError(f"{mmproj} is not a projector with a vision or audio encoder.")
         info.update(mmproj_sha256=sha256_file(mmproj), vision=caps.vision, audio=caps.audio)
