@@ -23,6 +23,8 @@ from asgiref.sync import sync_to_async
 from django.core.handlers.asgi import ASGIRequest
 from django.http import HttpResponse, StreamingHttpResponse
 
+from analysis.media import registry
+
 BLOCK = 256 * 1024
 RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 # The only Content-Types media is ever served with. Never text/html; anything unexpected
@@ -32,7 +34,7 @@ SAFE_TYPES = {
     "audio/wav", "audio/mpeg", "audio/aac", "audio/flac", "audio/ogg", "audio/mp4",
     "audio/webm", "audio/x-matroska", "audio/x-msvideo",
     "video/mp4", "video/quicktime", "video/webm", "video/x-matroska", "video/x-msvideo",
-    "application/pdf", "application/json",
+    "application/pdf", "application/json", "application/dicom",
 }  # fmt: skip
 DERIVED_TYPES = {".jpg": "image/jpeg", ".png": "image/png", ".json": "application/json"}
 
@@ -81,6 +83,15 @@ def content_type(mime: str) -> str:
     if mime == "text/plain":
         return "text/plain; charset=utf-8"
     return mime if mime in SAFE_TYPES else "application/octet-stream"
+
+
+def served_name(asset) -> str:
+    """The client's name with the extension of the detected type: a PNG uploaded as
+    report.html downloads as report.png, so the file manager opens it as what it is."""
+    stem = asset.filename
+    if "." in stem.strip("."):
+        stem = stem.rsplit(".", 1)[0]
+    return f"{stem or 'download'}{registry.extension(asset.mime)}"
 
 
 def content_disposition(filename: str, *, attachment: bool) -> str:

@@ -16,7 +16,7 @@ from django.views.decorators.http import require_http_methods, require_POST, req
 
 from analysis import access, audit, jsoninput
 from analysis.media import integrity, removal, serving, storage, uploads
-from analysis.media.ingest import MediaRejected
+from analysis.media.types import MediaRejected
 from analysis.models import AuditEvent, MediaAsset, MediaUpload
 from analysis.views.media_pages import page_context
 
@@ -148,7 +148,7 @@ def media_detail(request: HttpRequest, case_id, asset_id) -> HttpResponse:
             AuditEvent.Action.MEDIA_VIEWED, case=found.case, target=asset, request=request,
             details={"via": "page"},
         )  # fmt: skip
-    context = page_context(asset)
+    context = page_context(asset, member=found.is_member)
     context.update(case=found.case, access=found, can_delete=found.can(Action.DELETE_MEDIA))
     return render(request, "analysis/media/detail.html", context)
 
@@ -172,8 +172,8 @@ def media_file(request: HttpRequest, case_id, asset_id) -> HttpResponse:
     """The original, with Range support; a whole-file response is hashed on its way out."""
     found = access.get_case_or_404(request.user, case_id)
     asset = _asset_or_404(found, asset_id)
-    if asset.is_deleted:
-        return HttpResponse("This item was deleted; its record is kept.", status=410)
+    if asset.status in MediaAsset.GONE:
+        return HttpResponse(f"This item was {asset.status}; its record is kept.", status=410)
     path = storage.original_path(asset.case_id, asset.id)
     if not path.exists():
         integrity.report(asset, "missing", via="serve", request=request)
@@ -196,7 +196,7 @@ def media_file(request: HttpRequest, case_id, asset_id) -> HttpResponse:
         response = serving.stream_file(
             request, path, span, asset.size, on_whole=_verifier(request, asset, download)
         )
-    return _media_headers(response, asset.mime, asset.filename, download, etag)
+    return _media_headers(response, asset.mime, serving.served_name(asset), download, etag)
 
 
 def _record_access(request, asset: MediaAsset, span: serving.Span, download: bool) -> None:
@@ -224,8 +224,9 @@ def _media_headers(response, mime: str, filename: str, download: bool, etag: str
     response["X-Content-Type-Options"] = "nosniff"
     response["ETag"] = etag
     response["Cross-Origin-Resource-Policy"] = "same-origin"
-    if mime != "application/pdf":  # the browsers' PDF viewers do not run in a sandbox
-        response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    # PDFs too: a script in one (an OpenAction) must not run with the site's origin. The
+    # media page shows re-encoded page images; the original opens sandboxed or downloads.
+    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
     return response
 
 
@@ -241,6 +242,10 @@ def media_derived(request: HttpRequest, case_id, asset_id, name: str) -> HttpRes
     if not path.exists():
         raise Http404("No such derived file.")
     size = path.stat().st_size
+    audit.record(
+        AuditEvent.Action.MEDIA_VIEWED, case=asset.case_id, target=asset, request=request,
+        details={"via": "derived", "name": name},
+    )  # fmt: skip
     response = serving.stream_file(request, path, serving.Span(0, size - 1, False), size)
     mime = serving.DERIVED_TYPES[path.suffix]
     _media_headers(response, mime, name, False, f'"{asset.id}-{name}"')
