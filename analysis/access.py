@@ -60,6 +60,11 @@ class CaseAccess:
     role: str | None
     break_glass: BreakGlass | None = None
 
+    @property
+    def is_member(self) -> bool:
+        """One of the case's members (not staff reading it under break-glass)."""
+        return self.role is not None and self.break_glass is None
+
     def can(self, action: Action) -> bool:
         if self.role is None or action not in ROLE_ACTIONS[self.role]:
             return False

@@ -361,6 +361,12 @@ MEDIA_IMAGE_MAX_PIXELS = envint("MEDIA_IMAGE_MAX_PIXELS", 50_000_000)
 MEDIA_IMAGE_MAX_SIDE = envint("MEDIA_IMAGE_MAX_SIDE", 30_000)
 MEDIA_STRIP_FRAMES = envint("MEDIA_STRIP_FRAMES", 8)
 MEDIA_PDF_PREVIEW_PAGES = envint("MEDIA_PDF_PREVIEW_PAGES", 50)
+# The media worker probes and previews each file in a child process under these limits
+# (analysis/media/sandbox.py); a file that breaks one is rejected and removed. CPU seconds
+# count every decoder thread; memory is address space on top of what the worker holds.
+MEDIA_SANDBOX_CPU_SECONDS = envint("MEDIA_SANDBOX_CPU_SECONDS", 120)
+MEDIA_SANDBOX_MEMORY_BYTES = envint("MEDIA_SANDBOX_MEMORY_BYTES", 2 * GiB)
+MEDIA_SANDBOX_WALL_SECONDS = envfloat("MEDIA_SANDBOX_WALL_SECONDS", 300.0)
 # Any other request body: form posts are small, so a huge body is refused while it streams.
 REQUEST_MAX_BODY_BYTES = envint("REQUEST_MAX_BODY_BYTES", 16 * MiB)
 

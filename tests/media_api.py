@@ -30,7 +30,7 @@ class Queue:
 
 def install_queue(monkeypatch) -> Queue:
     queue = Queue()
-    monkeypatch.setattr("analysis.tasks.process_media.delay", queue.delay)
+    monkeypatch.setattr("analysis.media.uploads.send_to_queue", queue.delay)
     return queue
 
 
@@ -73,6 +73,23 @@ def upload_asset(client, case, data: bytes, filename: str = "evidence.bin") -> M
     reply = upload(client, case, data, filename)
     assert reply.status_code == 200, reply.content
     return MediaAsset.objects.get(pk=reply.json()["asset"])
+
+
+def checked(reply) -> MediaAsset:
+    """The item an upload made, once the media task has checked it (as the worker would)."""
+    assert reply.status_code == 200, reply.content
+    asset_id = reply.json()["asset"]
+    assert reply.json()["asset_status"] == MediaAsset.Status.CHECKING
+    processing.process_asset(asset_id)
+    return MediaAsset.objects.get(pk=asset_id)
+
+
+def assert_rejected(asset: MediaAsset, *words: str) -> None:
+    """Refused by the media task: the reason says why, and none of its files is left."""
+    assert asset.status == MediaAsset.Status.REJECTED, (asset.status, asset.status_reason)
+    for word in words:
+        assert word in asset.status_reason, asset.status_reason
+    assert files_on_disk() == []
 
 
 def sha256(data: bytes) -> str:

@@ -149,21 +149,51 @@ def _audio_codec(container: str) -> str:
     return {"webm": "libopus", "matroska": "libopus", "avi": "libmp3lame"}.get(container, "aac")
 
 
-def pdf(pages: list[str]) -> bytes:
-    """A minimal hand-written PDF with one line of Helvetica text per page."""
-    font = 3 + 2 * len(pages)
-    kids = " ".join(f"{3 + 2 * i} 0 R" for i in range(len(pages)))
+def pdf(pages: list[str], *, catalog: bytes = b"") -> bytes:
+    """A minimal hand-written PDF with one line of Helvetica text per page; `catalog` adds
+    entries to the document catalog (an /OpenAction, say)."""
+    streams = [f"BT /F1 24 Tf 40 700 Td ({text}) Tj ET".encode() for text in pages]
+    return _pdf([(s, b"") for s in streams], catalog)
+
+
+def pdf_stream(content: bytes, *, catalog: bytes = b"") -> bytes:
+    """One page whose content stream is `content`, Flate-compressed (a few KB on disk
+    however large it is once inflated)."""
+    packer = zlib.compressobj(9)
+    return _pdf([(packer.compress(content) + packer.flush(), b" /Filter /FlateDecode")], catalog)
+
+
+def pdf_inflating_to(size_mib: int) -> bytes:
+    """One page whose content stream inflates to `size_mib` MiB of zeros, in ~1 KB per MiB.
+
+    Built from one compressed MiB repeated (each piece ends in a full flush, so it stands
+    alone) and the zlib checksum of the whole, so the test never compresses it all."""
+    block = bytes(2**20)
+    packer = zlib.compressobj(9)
+    first = packer.compress(block) + packer.flush(zlib.Z_FULL_FLUSH)
+    header, piece = first[:2], first[2:]
+    checksum = 1
+    for _ in range(size_mib):
+        checksum = zlib.adler32(block, checksum)
+    stream = header + piece * size_mib + b"\x03\x00" + checksum.to_bytes(4, "big")
+    return _pdf([(stream, b" /Filter /FlateDecode")], b"")
+
+
+def _pdf(contents: list[tuple[bytes, bytes]], catalog: bytes) -> bytes:
+    font = 3 + 2 * len(contents)
+    kids = " ".join(f"{3 + 2 * i} 0 R" for i in range(len(contents)))
     objects = [
-        b"<< /Type /Catalog /Pages 2 0 R >>",
-        f"<< /Type /Pages /Kids [{kids}] /Count {len(pages)} >>".encode(),
+        b"<< /Type /Catalog /Pages 2 0 R" + catalog + b" >>",
+        f"<< /Type /Pages /Kids [{kids}] /Count {len(contents)} >>".encode(),
     ]
-    for i, text in enumerate(pages):
-        content = f"BT /F1 24 Tf 40 700 Td ({text}) Tj ET".encode()
+    for i, (content, extra) in enumerate(contents):
         objects.append(
             f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 300 800] /Contents {4 + 2 * i} 0 R "
             f"/Resources << /Font << /F1 {font} 0 R >> >> >>".encode()
         )
-        objects.append(b"<< /Length %d >>\nstream\n%s\nendstream" % (len(content), content))
+        objects.append(
+            b"<< /Length %d%s >>\nstream\n%s\nendstream" % (len(content), extra, content)
+        )
     objects.append(b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>")
     out = io.BytesIO(b"%PDF-1.4\n")
     out.seek(0, io.SEEK_END)
@@ -176,6 +206,45 @@ def pdf(pages: list[str]) -> bytes:
     out.write(b"".join(b"%010d 00000 n \n" % offset for offset in offsets))
     out.write(b"trailer\n<< /Size %d /Root 1 0 R >>\n" % (len(objects) + 1))
     out.write(b"startxref\n%d\n%%%%EOF\n" % xref)
+    return out.getvalue()
+
+
+def dicom(
+    frames: int = 1,
+    size: tuple[int, int] = (64, 48),
+    *,
+    window: tuple[float, float] | None = (40.0, 400.0),
+    patient: str = "Doe^Jane",
+) -> bytes:
+    """A DICOM file written by pydicom: 16-bit CT-like pixels (a gradient that brightens
+    frame by frame), the window/level in the file, a patient and a study."""
+    import pydicom
+    from pydicom.dataset import FileDataset, FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+    sop_class = "1.2.840.10008.5.1.4.1.1.7.3" if frames > 1 else "1.2.840.10008.5.1.4.1.1.7"
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID = sop_class, generate_uid()
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds = FileDataset("sample.dcm", {}, file_meta=meta, preamble=bytes(128))
+    ds.SOPClassUID, ds.SOPInstanceUID = sop_class, meta.MediaStorageSOPInstanceUID
+    ds.PatientName, ds.PatientID, ds.PatientBirthDate = patient, "PID-4711", "19700101"
+    ds.Modality, ds.StudyDescription, ds.StudyDate = "CT", "Chest without contrast", "20261201"
+    ds.StudyInstanceUID, ds.SeriesInstanceUID = generate_uid(), generate_uid()
+    width, height = size
+    ds.Rows, ds.Columns, ds.SamplesPerPixel = height, width, 1
+    ds.PhotometricInterpretation = "MONOCHROME2"
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
+    ds.RescaleSlope, ds.RescaleIntercept = 1, -1024
+    if window is not None:
+        ds.WindowCenter, ds.WindowWidth = window
+    if frames > 1:
+        ds.NumberOfFrames = frames
+    ramp = np.linspace(0, 1, width, dtype=np.float64)[None, :].repeat(height, axis=0)
+    stack = [(ramp * 400 + 800 + 60 * i).astype(np.uint16) for i in range(frames)]
+    ds.PixelData = np.stack(stack).tobytes()
+    out = io.BytesIO()
+    pydicom.dcmwrite(out, ds, enforce_file_format=True)
     return out.getvalue()
 
 
@@ -201,4 +270,5 @@ ACCEPTED = {
     "avi": (lambda: video("avi", "mpeg4"), "video", "video/x-msvideo"),
     "pdf": (lambda: pdf(["One"]), "document", "application/pdf"),
     "text": (lambda: "Zeugenaussage — 12 Zeilen\n".encode(), "document", "text/plain"),
+    "dicom": (dicom, "dicom", "application/dicom"),
 }

@@ -7,6 +7,7 @@ import pytest
 from analysis.inference import cache as prefix_cache
 from analysis.inference.engine import Engine, Request
 from analysis.inference.types import Sampler
+from analysis.media import audio, images, video
 from tests import engine_media as em
 from tests.conftest import TINY_MMPROJ
 from tests.test_engine import tiny_spec
@@ -30,6 +31,10 @@ def ask(engine, question, *media):
     return engine.generate(Request(question, media=list(media)), on_token=lambda token: None)
 
 
+# Where each decoder the model's input comes from lives (its media kind's module).
+MODULES = {"video_frames": video, "audio_spans": audio, "audio_pcm": audio, "load_image": images}
+
+
 def cache_of(result) -> dict:
     return result.record["prefix_cache"]
 
@@ -41,7 +46,7 @@ def test_a_follow_up_question_reuses_the_evaluated_media(engine, clip, monkeypat
         raise AssertionError("a cached media prefix needs no decoding")
 
     for name in ("video_frames", "audio_spans", "audio_pcm", "load_image"):
-        monkeypatch.setattr(f"analysis.media.sampling.{name}", no_decoding)
+        monkeypatch.setattr(MODULES[name], name, no_decoding)
     follow_up = ask(engine, "Who speaks, and when?", clip)
     assert cache_of(first) == {"status": "miss", "tokens": cache_of(first)["tokens"],
                                "media_chunks_evaluated": 6}  # fmt: skip

@@ -189,7 +189,7 @@ def test_an_answer_cut_short_of_its_schema_is_not_accepted(engine):
 def test_a_long_text_document_is_cut_in_parts_and_trailing_parts_give_way(
     text_only, tmp_path, monkeypatch
 ):
-    monkeypatch.setattr("analysis.inference.plan.TEXT_PART", 400)
+    monkeypatch.setattr("analysis.media.documents.TEXT_PART", 400)
     path = tmp_path / "notes.txt"
     path.write_text("word " * 2400)  # 30 parts, far beyond 1,024 tokens of context
     result = ask(text_only, em.media(path, "document"))

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
 from PIL import Image
 
-from analysis.media import processing, storage
+from analysis.media import images, processing, registry, storage
 from analysis.models import MediaAsset
 from tests import media_samples as samples
 from tests.media_api import make_asset
@@ -126,7 +127,7 @@ def test_a_failure_ends_failed_with_its_reason_and_no_derived_files(people, monk
         (storage.derived_dir(asset_id) / "thumb.jpg").write_bytes(b"half")
         raise OSError("decoder exploded")
 
-    monkeypatch.setitem(processing.DERIVERS, MediaAsset.Kind.IMAGE, broken)
+    monkeypatch.setitem(registry._KINDS, "image", dataclasses.replace(images.KIND, derive=broken))
     sent = []
     monkeypatch.setattr("analysis.streaming._send", lambda case_id, msg: sent.append(msg))
     asset = make_asset(people.case, people.bob, samples.image("png"), "a.png")

@@ -4,8 +4,20 @@ from __future__ import annotations
 
 import pytest
 
-from analysis.media.ingest import MediaRejected, identify, sniff
+from analysis.media import registry
+from analysis.media.types import Detected, MediaRejected
 from tests import media_samples as samples
+
+
+def identify(path) -> Detected:
+    """The magic bytes, then the kind's probe (what the media task runs in its sandbox)."""
+    sniffed = registry.sniff_file(path)
+    return registry.get(sniffed.kind).probe(path, sniffed.key)
+
+
+def sniff(head: bytes) -> str:
+    return registry.sniff(head).key
+
 
 ACCEPTED = samples.ACCEPTED
 

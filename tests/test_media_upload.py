@@ -37,7 +37,7 @@ def test_it_uploads_in_chunks_and_keeps_the_original_read_only(
     assert asset.sha256 == sha256(data)
     assert asset.filename == "call 0412.wav"
     assert asset.uploaded_by == people.bob
-    assert asset.status == MediaAsset.Status.PROCESSING
+    assert asset.status == MediaAsset.Status.CHECKING
     assert queue.ids == [str(asset.id)]  # queued for the media task once committed
     path = storage.original_path(asset.case_id, asset.id)
     assert path.read_bytes() == data

@@ -68,4 +68,5 @@ def media_input(asset) -> MediaInput:
         path=storage.original_path(asset.case_id, asset.pk),
         sha256=asset.sha256,
         name=asset.filename,
+        mime=asset.mime,
     )

@@ -6,8 +6,6 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-MEDIA_KINDS = ("image", "audio", "video", "document")
-
 
 class EngineError(Exception):
     """A failure a reviewer should read as the analysis' reason (bad model, prompt too long)."""
@@ -34,10 +32,11 @@ class MediaInput:
     """One media item of a request, as the engine needs it (built from a MediaAsset)."""
 
     id: str
-    kind: str  # one of MEDIA_KINDS
+    kind: str  # a media kind registered in analysis/media/registry.py
     path: Path
     sha256: str
     name: str = ""
+    mime: str = ""
 
 
 @dataclass(frozen=True)

@@ -1,32 +1,58 @@
-"""Audio: probe (PyAV, plus our own reading of a WAV header), duration and a waveform image."""
+"""Audio: sniff, probe (PyAV, plus our own reading of a WAV header), waveform, model PCM.
+
+PyAV, numpy and Pillow are imported inside the functions that decode: those run in the
+media worker's sandbox and the inference worker, never in the web process.
+"""
 
 from __future__ import annotations
 
+import math
 import struct
 from pathlib import Path
 
-import av
-import numpy as np
-from PIL import Image, ImageDraw
-
 from analysis.media import storage
-from analysis.media.types import Detected, MediaRejected
+from analysis.media.avio import duration_of, open_container
+from analysis.media.types import Detected, MediaDecodeError, MediaKind, MediaRejected, Sniffed
 
+# key -> (MIME type, label, download extension); the container keys come from video.py,
+# whose containers may turn out to carry audio only.
 FORMATS = {
-    "wav": ("audio/wav", "WAV"), "mp3": ("audio/mpeg", "MP3"), "aac": ("audio/aac", "AAC"),
-    "flac": ("audio/flac", "FLAC"), "ogg": ("audio/ogg", "Ogg"), "mp4": ("audio/mp4", "M4A"),
-    "mov": ("audio/mp4", "M4A"), "webm": ("audio/webm", "WebM audio"),
-    "matroska": ("audio/x-matroska", "Matroska audio"), "avi": ("audio/x-msvideo", "AVI audio"),
+    "wav": ("audio/wav", "WAV", ".wav"), "mp3": ("audio/mpeg", "MP3", ".mp3"),
+    "aac": ("audio/aac", "AAC", ".aac"), "flac": ("audio/flac", "FLAC", ".flac"),
+    "ogg": ("audio/ogg", "Ogg", ".ogg"), "mp4": ("audio/mp4", "M4A", ".m4a"),
+    "mov": ("audio/mp4", "M4A", ".m4a"), "webm": ("audio/webm", "WebM audio", ".weba"),
+    "matroska": ("audio/x-matroska", "Matroska audio", ".mka"),
+    "avi": ("audio/x-msvideo", "AVI audio", ".avi"),
 }  # fmt: skip
 MAX_PACKETS = 500
 WAVEFORM_SIZE = (1200, 160)
 WAVEFORM_RATE = 8000  # peaks need no more than this; resampling first keeps the work small
 
 
-def probe(path: Path, key: str) -> Detected:
-    from analysis.media.video import open_container
+def sniff(head: bytes) -> Sniffed | None:
+    key = _key(head)
+    if key is None:
+        return None
+    mime, label, extension = FORMATS[key]
+    return Sniffed("audio", key, mime, f"{label} audio", extension)
 
-    with open_container(path) as container:
+
+def _key(head: bytes) -> str | None:
+    if head.startswith(b"RIFF") and head[8:12] == b"WAVE":
+        return "wav"
+    for magic, key in ((b"fLaC", "flac"), (b"OggS", "ogg"), (b"ID3", "mp3")):
+        if head.startswith(magic):
+            return key
+    if len(head) > 1 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0:
+        # MPEG audio frame sync; layer bits 00 mean an ADTS (AAC) stream instead of MP3.
+        return "aac" if head[1] & 0x06 == 0 else "mp3"
+    return None
+
+
+def probe(path: Path, key: str) -> Detected:
+    if key == "wav":
+        _check_wav(path)
+    with open_container(path, "audio") as container:
         if container.streams.video and key == "ogg":
             raise MediaRejected("Detected an Ogg file with video (Theora); not accepted.")
         if not container.streams.audio:
@@ -42,7 +68,7 @@ def probe_container(container, path: Path, key: str) -> Detected:
     if not ctx.sample_rate or not ctx.channels:
         raise MediaRejected(f"The {FORMATS[key][1]} header is corrupt: no sample rate or channels.")
     _first_samples(container, stream)
-    duration = _duration(container, stream)
+    duration = duration_of(container, stream)
     metadata = {
         "container": key,
         "duration": round(duration, 3),
@@ -51,18 +77,14 @@ def probe_container(container, path: Path, key: str) -> Detected:
         "channels": ctx.channels,
         "bit_rate": container.bit_rate or None,
     }
-    mime, name = FORMATS[key]
+    mime, name, _ = FORMATS[key]
     label = f"{name} audio ({ctx.name}, {ctx.sample_rate} Hz, {ctx.channels} ch)"
     return Detected("audio", mime, label, metadata)
 
 
-def _duration(container, stream) -> float:
-    if stream.duration and stream.time_base:
-        return float(stream.duration * stream.time_base)
-    return container.duration / av.time_base if container.duration else 0.0
-
-
 def _first_samples(container, stream) -> None:
+    import av
+
     try:
         for count, packet in enumerate(container.demux(stream)):
             if packet.decode():
@@ -74,12 +96,10 @@ def _first_samples(container, stream) -> None:
     raise MediaRejected("No audio could be decoded: the file is damaged or empty.")
 
 
-def probe_wav(path: Path, key: str) -> Detected:
+def _check_wav(path: Path) -> None:
     """FFmpeg forgives a lot in a WAV header; evidence should not. Read it ourselves first."""
     with open(path, "rb") as f:
-        head = f.read(4096)
-    _check_wav_header(head)
-    return probe(path, key)
+        _check_wav_header(f.read(4096))
 
 
 def _check_wav_header(head: bytes) -> None:
@@ -117,15 +137,16 @@ def derive(asset_id, path: Path, mime: str) -> tuple[dict, dict]:
     return {}, {"waveform": _draw(asset_id, peaks)}
 
 
-def _peaks(path: Path) -> np.ndarray:
+def _peaks(path: Path):
     """The loudest sample in every 10 ms, mono, from one decoding pass."""
-    from analysis.media.video import open_container
+    import av
+    import numpy as np
 
     resampler = av.AudioResampler(format="flt", layout="mono", rate=WAVEFORM_RATE)
     window = WAVEFORM_RATE // 100
-    peaks: list[np.ndarray] = []
+    peaks: list = []
     carry = np.zeros(0, dtype=np.float32)
-    with open_container(path) as container:
+    with open_container(path, "audio") as container:
         for frame in container.decode(audio=0):
             for out in resampler.resample(frame):
                 samples = np.concatenate([carry, np.abs(out.to_ndarray()[0])])
@@ -137,7 +158,10 @@ def _peaks(path: Path) -> np.ndarray:
     return np.concatenate(peaks) if peaks else np.zeros(1, dtype=np.float32)
 
 
-def _draw(asset_id, peaks: np.ndarray) -> str:
+def _draw(asset_id, peaks) -> str:
+    import numpy as np
+    from PIL import Image, ImageDraw
+
     width, height = WAVEFORM_SIZE
     columns = np.array_split(peaks, min(width, len(peaks)))
     levels = [float(c.max()) if c.size else 0.0 for c in columns]
@@ -152,3 +176,126 @@ def _draw(asset_id, peaks: np.ndarray) -> str:
     with storage.derived_writer(asset_id, "waveform.png") as tmp:
         picture.save(tmp, "PNG")
     return "waveform.png"
+
+
+# --- what the model receives ---------------------------------------------------------------
+
+
+def audio_pcm(path: Path, rate: int, start: float = 0.0, end: float | None = None):
+    """Mono float32 samples at `rate` Hz of [start, end) seconds of the first audio track."""
+    import av
+
+    try:
+        with open_container(path, "audio") as container:
+            if not container.streams.audio:
+                raise MediaDecodeError(f"{path.name} has no audio track")
+            return _decode_pcm(container, container.streams.audio[0], rate, start, end)
+    except (av.FFmpegError, MediaRejected) as exc:
+        raise MediaDecodeError(f"{path.name} could not be decoded as audio: {exc}") from exc
+
+
+def audio_spans(path: Path, rate: int, spans: list[tuple[float, float]]) -> list:
+    """PCM for each (start, end) span. Spans that cover most of their range (a clip's
+    segments) are cut from one decode; sparse ones (a long recording sampled) each seek."""
+    import numpy as np
+
+    if not spans:
+        return []
+    first, last = min(a for a, _ in spans), max(b for _, b in spans)
+    if sum(b - a for a, b in spans) < 0.5 * (last - first):
+        return [audio_pcm(path, rate, a, b) for a, b in spans]
+    pcm = audio_pcm(path, rate, first, last)
+    return [
+        np.ascontiguousarray(pcm[round((a - first) * rate) : round((b - first) * rate)])
+        for a, b in spans
+    ]
+
+
+def _decode_pcm(container, stream, rate: int, start: float, end: float | None):
+    import av
+    import numpy as np
+
+    if start > 0:
+        container.seek(int(start / stream.time_base), stream=stream, backward=True)
+    resampler = av.AudioResampler(format="flt", layout="mono", rate=rate)
+    parts: list = []
+    first_time: float | None = None
+    for frame in container.decode(stream):
+        if first_time is None:
+            first_time = frame.time if frame.time is not None else 0.0
+        parts.extend(f.to_ndarray().reshape(-1) for f in resampler.resample(frame))
+        if end is not None and frame.time is not None and frame.time >= end:
+            break
+    parts.extend(f.to_ndarray().reshape(-1) for f in resampler.resample(None))
+    pcm = np.concatenate(parts) if parts else np.zeros(0, dtype=np.float32)
+    # The seek lands on a packet at or before `start`: cut the head and the tail to size.
+    head = max(0, round((start - (first_time or 0.0)) * rate))
+    tail = None if end is None else head + max(0, round((end - start) * rate))
+    return np.ascontiguousarray(pcm[head:tail], dtype=np.float32)
+
+
+def spread(duration: float, count: int, limits) -> list[tuple[float, float]]:
+    """`count` segments spread evenly over the file, each at most audio_segment_seconds."""
+    step = duration / max(1, count)
+    span = limits.audio_segment_seconds
+    return [(i * step, min((i + 1) * step, i * step + span)) for i in range(count)]
+
+
+def audio_segments(duration: float, n_max: int, limits) -> list[tuple[float, float]]:
+    """Whole-file segments of at most audio_segment_seconds, at most n_max of them, spread
+    evenly (a long recording is sampled, the budget may sample it further)."""
+    if duration <= 0:
+        return [(0.0, limits.audio_segment_seconds)]
+    count = max(1, min(n_max, math.ceil(duration / limits.audio_segment_seconds)))
+    return spread(duration, count, limits)
+
+
+def segment_unit(item, caps, group: int, a: float, b: float):
+    from analysis.inference.units import Unit, hms
+
+    unit = Unit("audio", f"[{hms(a)}-{hms(b)} audio] ", group, {"audio_segments": [a, b]})
+    unit.bitmap_id = f"{item.sha256}:audio:{a:.3f}-{b:.3f}@{caps.sample_rate}"
+    return unit
+
+
+def loader(item, caps):
+    def load(units: list) -> None:
+        todo = [u for u in units if u.kind == "audio"]
+        spans = [tuple(u.ref["audio_segments"]) for u in todo]
+        for unit, pcm in zip(todo, audio_spans(item.path, caps.sample_rate, spans), strict=True):
+            unit.payload = pcm
+
+    return load
+
+
+def section(item, number: int, caps, limits, plan):
+    import av
+
+    from analysis.inference.units import EVEN, Section, hms, require
+
+    require(caps.audio, "audio", item)
+    try:
+        with open_container(item.path, "audio") as container:
+            duration = duration_of(container)
+    except (av.FFmpegError, MediaRejected) as exc:
+        raise MediaDecodeError(f"{item.path.name} could not be read: {exc}") from exc
+    if plan is not None:
+        segments = [tuple(s) for s in plan.get("audio_segments", [])]
+    else:
+        segments = audio_segments(duration, limits.max_audio_segments, limits)
+    units = [segment_unit(item, caps, i, a, b) for i, (a, b) in enumerate(segments)]
+    title = f'Audio {number} "{item.name}" ({hms(duration)}):'
+    return Section(item, title, units, EVEN, loader(item, caps))
+
+
+KIND = MediaKind(
+    name="audio",
+    label="Audio",
+    sniff=sniff,
+    probe=probe,
+    derive=derive,
+    template="analysis/media/kinds/audio.html",
+    section=section,
+    needs=frozenset({"audio"}),
+    extensions={mime: extension for mime, _, extension in FORMATS.values()},
+)

@@ -1,4 +1,8 @@
-"""Documents: PDF (pypdf reads, pypdfium2 renders page previews) and plain UTF-8 text."""
+"""Documents: PDF (pypdf reads, pypdfium2 renders page previews) and plain UTF-8 text.
+
+pypdf and pypdfium2 are imported inside the functions that parse: those run in the media
+worker's sandbox and the inference worker, never in the web process.
+"""
 
 from __future__ import annotations
 
@@ -9,11 +13,9 @@ import re
 from pathlib import Path
 
 from django.conf import settings
-from pypdf import PdfReader
-from pypdf.errors import PyPdfError
 
 from analysis.media import images, storage
-from analysis.media.types import Detected, MediaRejected
+from analysis.media.types import Detected, MediaDecodeError, MediaKind, MediaRejected, Sniffed
 
 log = logging.getLogger(__name__)
 BLOCK = 1024 * 1024
@@ -28,7 +30,25 @@ MARKUP = re.compile(
 )
 
 
-def _reader(path: Path) -> PdfReader:
+def sniff(head: bytes) -> Sniffed | None:
+    if head.startswith(b"%PDF-"):
+        return Sniffed("document", "pdf", "application/pdf", "PDF document", ".pdf")
+    return None
+
+
+def sniff_text(head: bytes) -> Sniffed | None:
+    """The fallback: what no other kind claimed may be plain text (the probe reads it all)."""
+    if MARKUP.match(head.removeprefix(codecs.BOM_UTF8)):
+        raise MediaRejected("Detected an HTML/XML document; not accepted.")
+    if b"\x00" in head:
+        raise MediaRejected(f"Detected binary data (a NUL byte at offset {head.index(0)}).")
+    return Sniffed("document", "text", "text/plain", "Plain text", ".txt")
+
+
+def _reader(path: Path):
+    from pypdf import PdfReader
+    from pypdf.errors import PyPdfError
+
     try:
         reader = PdfReader(path)
         if reader.is_encrypted and not reader.decrypt(""):
@@ -41,7 +61,11 @@ def _reader(path: Path) -> PdfReader:
     return reader
 
 
-def probe_pdf(path: Path, key: str) -> Detected:
+def probe(path: Path, key: str) -> Detected:
+    return probe_text(path) if key == "text" else probe_pdf(path)
+
+
+def probe_pdf(path: Path) -> Detected:
     reader = _reader(path)
     pages = len(reader.pages)
     if pages == 0:
@@ -54,7 +78,9 @@ def probe_pdf(path: Path, key: str) -> Detected:
     return Detected("document", "application/pdf", label, metadata)
 
 
-def _info(reader: PdfReader) -> dict:
+def _info(reader) -> dict:
+    from pypdf.errors import PyPdfError
+
     try:
         raw = reader.metadata or {}
         wanted = ("/Title", "/Author", "/Creator", "/Producer", "/CreationDate")
@@ -63,7 +89,7 @@ def _info(reader: PdfReader) -> dict:
         return {}
 
 
-def probe_text(path: Path, key: str) -> Detected:
+def probe_text(path: Path) -> Detected:
     """Plain text: UTF-8 all the way through, no NUL, and not markup in disguise."""
     decoder = codecs.getincrementaldecoder("utf-8")()
     lines = chars = offset = 0
@@ -107,10 +133,9 @@ def derive(asset_id, path: Path, mime: str) -> tuple[dict, dict]:
     with storage.derived_writer(asset_id, "pages.json") as tmp:
         tmp.write_text(json.dumps(texts, ensure_ascii=False), encoding="utf-8")
     previews = _render(asset_id, path)
-    thumb = previews[0] if previews else None
     derived = {"text": "pages.json", "pages": previews}
-    if thumb:
-        derived["thumbnail"] = _thumbnail(asset_id, thumb)
+    if previews:
+        derived["thumbnail"] = images.thumbnail_from(asset_id, previews[0])
     return {"text_chars": sum(len(t) for t in texts)}, derived
 
 
@@ -135,8 +160,141 @@ def _render(asset_id, path: Path) -> list[str]:
     return names
 
 
-def _thumbnail(asset_id, page_name: str) -> str:
-    from PIL import Image
+# --- the media page --------------------------------------------------------------------------
 
-    with Image.open(storage.derived_path(asset_id, page_name), formats=["JPEG"]) as first:
-        return images.save_jpeg(asset_id, "thumb.jpg", first.convert("RGB"), images.THUMB_SIDE)
+TEXT_PREVIEW_BYTES = 256 * 1024
+PDF_PAGES_SHOWN = 200
+
+
+def page(asset) -> dict:
+    if asset.mime == "text/plain":
+        preview, cut = text_preview(asset)
+        return {"text_preview": preview, "text_cut": cut}
+    return {"pages": pdf_pages(asset) if asset.is_ready else []}
+
+
+def pdf_pages(asset) -> list[dict]:
+    texts: list[str] = []
+    name = asset.derived.get("text")
+    if name:
+        try:
+            texts = json.loads(storage.derived_path(asset.id, name).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            texts = []
+    previews = asset.derived.get("pages", [])
+    count = min(max(len(texts), len(previews)), PDF_PAGES_SHOWN)
+    return [
+        {
+            "number": i + 1,
+            "preview": previews[i] if i < len(previews) else None,
+            "text": texts[i] if i < len(texts) else "",
+        }
+        for i in range(count)
+    ]
+
+
+def text_preview(asset) -> tuple[str, bool]:
+    path = storage.original_path(asset.case_id, asset.id)
+    try:
+        with open(path, "rb") as f:
+            head = f.read(TEXT_PREVIEW_BYTES)
+    except OSError:
+        return "", False
+    return head.decode("utf-8", errors="replace"), asset.size > TEXT_PREVIEW_BYTES
+
+
+# --- what the model receives ---------------------------------------------------------------
+
+# Plain-text documents have no pages: they are cut in parts of this many characters.
+TEXT_PART = 4000
+
+
+def pdf_page_texts(path: Path, max_pages: int) -> tuple[list[str], int]:
+    """The text of the first max_pages pages, and the document's page count."""
+    try:
+        reader = _reader(path)
+        count = len(reader.pages)
+        texts = [(p.extract_text() or "").strip() for p in reader.pages[:max_pages]]
+    except (MediaRejected, OSError, ValueError) as exc:
+        raise MediaDecodeError(f"{path.name} could not be read as a PDF: {exc}") from exc
+    return texts, count
+
+
+def pdf_page_images(path: Path, pages: list[int], max_side: int) -> list:
+    """RGB renders of the given pages (1-based numbers), longer side max_side pixels."""
+    import numpy as np
+    import pypdfium2
+
+    document = pypdfium2.PdfDocument(str(path))
+    try:
+        renders = []
+        for number in pages:
+            page = document[number - 1]
+            width, height = page.get_size()  # in points (1/72 in)
+            bitmap = page.render(scale=max_side / max(width, height, 1))
+            renders.append(np.asarray(bitmap.to_pil().convert("RGB")))
+            page.close()
+        return renders
+    finally:
+        document.close()
+
+
+def section(item, number: int, caps, limits, plan):
+    from analysis.inference.units import PAGES, Section, Unit
+
+    with open(item.path, "rb") as f:
+        is_pdf = f.read(5) == b"%PDF-"
+    if not is_pdf:
+        return _text_section(item, number, plan)
+    planned = plan.get("pages", []) if plan is not None else []
+    texts, count = pdf_page_texts(item.path, max([limits.doc_max_pages, *planned]))
+    pages = planned if plan is not None else list(range(1, len(texts) + 1))
+    if plan is not None:
+        renders = plan.get("page_images", []) if caps.vision else []
+    else:
+        renders = pages[: limits.page_images] if caps.vision else []
+    units = []
+    for number_ in pages:
+        units.append(
+            Unit("text", f"[page {number_}]\n{texts[number_ - 1]}", number_, {"pages": number_})
+        )
+        if number_ in renders:
+            image = Unit("image", f"[page {number_} image] ", number_, {"page_images": number_})
+            image.optional = True
+            image.bitmap_id = f"{item.sha256}:page:{number_}@{limits.page_max_side}"
+            units.append(image)
+
+    def load(todo: list) -> None:
+        numbers = [u.ref["page_images"] for u in todo]
+        for unit, rgb in zip(
+            todo, pdf_page_images(item.path, numbers, limits.page_max_side), strict=True
+        ):
+            unit.payload = rgb
+
+    title = f'Document {number} "{item.name}" ({count} pages):'
+    return Section(item, title, units, PAGES, load)
+
+
+def _text_section(item, number: int, plan):
+    """Plain text in parts of TEXT_PART characters, so the budget can drop trailing parts."""
+    from analysis.inference.units import PAGES, Section, Unit
+
+    text = item.path.read_text(encoding="utf-8", errors="replace")
+    parts = [text[i : i + TEXT_PART] for i in range(0, max(len(text), 1), TEXT_PART)]
+    numbers = plan.get("parts", []) if plan is not None else range(1, len(parts) + 1)
+    units = [Unit("text", f"[part {n}]\n{parts[n - 1]}", n, {"parts": n}) for n in numbers]
+    return Section(item, f'Document {number} "{item.name}" ({len(parts)} parts):', units, PAGES)
+
+
+KIND = MediaKind(
+    name="document",
+    label="Document",
+    sniff=sniff,
+    probe=probe,
+    derive=derive,
+    template="analysis/media/kinds/document.html",
+    page=page,
+    section=section,
+    fallback=sniff_text,
+    extensions={"application/pdf": ".pdf", "text/plain": ".txt"},
+)

@@ -35,8 +35,7 @@ def delete(asset: MediaAsset, *, user, request=None) -> bool:
 def remove_files(asset: MediaAsset) -> None:
     from analysis.inference.cache import purge_media
 
-    storage.remove_derived(asset.id)
-    storage.remove_original(asset.case_id, asset.id)
+    storage.remove_item_files(asset.case_id, asset.id)
     # Evaluated prefixes are derived data too: nothing of deleted evidence stays behind.
     purge_media(asset.sha256)
 

@@ -122,6 +122,20 @@ def remove_derived(asset_id) -> None:
     shutil.rmtree(derived_dir(asset_id), ignore_errors=True)
 
 
+def remove_item_files(case_id, asset_id) -> None:
+    """Every file of one item: its original and all its derived files."""
+    remove_derived(asset_id)
+    remove_original(case_id, asset_id)
+
+
+def item_files(case_id, asset_id) -> list[Path]:
+    """Every file of one item that is on disk (the original first)."""
+    original = original_path(case_id, asset_id)
+    folder = derived_dir(asset_id)
+    derived = sorted(p for p in folder.iterdir() if p.is_file()) if folder.exists() else []
+    return ([original] if original.exists() else []) + derived
+
+
 def files_under_root() -> list[Path]:
     """Every file under MEDIA_ROOT (tests assert that rejected uploads leave none)."""
     base = root()

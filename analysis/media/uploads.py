@@ -3,8 +3,9 @@
 The database's `received` is the truth about what arrived; the partial file is cut back to
 it before every write, so a chunk that died half-way leaves nothing that counts. Writers to
 one upload are serialized by an exclusive flock on its partial file. Finishing either
-creates the MediaAsset row and renames the file into place in one transaction, or removes
-everything: no half-saved row, no orphan file.
+creates the MediaAsset row ("checking") and renames the file into place in one transaction,
+or removes everything: no half-saved row, no orphan file. Finishing looks at the magic bytes
+only; the media worker probes and previews the file in its sandbox.
 """
 
 from __future__ import annotations
@@ -19,14 +20,16 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import BinaryIO, NoReturn
 
+from celery import current_app
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from analysis import audit, streaming
-from analysis.media import storage
+from analysis.media import registry, storage
 from analysis.media.chunks import HASHERS, ChunkWriter, parse_content_range
-from analysis.media.ingest import BLOCK, MediaRejected, hash_file, identify
+from analysis.media.ingest import BLOCK, hash_file
+from analysis.media.types import MediaRejected
 from analysis.models import AuditEvent, Case, MediaAsset, MediaUpload
 
 log = logging.getLogger(__name__)
@@ -131,7 +134,7 @@ def _expiry():
 
 def _existing(case_id, sha256: str) -> MediaAsset | None:
     rows = MediaAsset.objects.filter(case_id=case_id, sha256=sha256)
-    return rows.exclude(status=MediaAsset.Status.DELETED).first()
+    return rows.exclude(status__in=MediaAsset.GONE).first()
 
 
 # --- receiving ---------------------------------------------------------------------------------
@@ -218,11 +221,12 @@ def finish(upload: MediaUpload, *, request=None) -> Finished:
     if existing := _existing(upload.case_id, sha256):
         return _already_here(upload, existing)
     try:
-        detected = identify(path)
+        # Magic bytes only: the decoders run in the media worker's sandbox (processing.py).
+        sniffed = registry.sniff_file(path)
     except MediaRejected as exc:
         _reject(upload, str(exc))
     try:
-        return _store(upload, detected, sha256, request)
+        return _store(upload, sniffed, sha256, request)
     except IntegrityError:
         # The same bytes finished in another upload at this very moment.
         if existing := _existing(upload.case_id, sha256):
@@ -234,15 +238,14 @@ def finish(upload: MediaUpload, *, request=None) -> Finished:
         _reject(upload, f"The file could not be stored (disk error: {exc.strerror}).")
 
 
-def _store(upload: MediaUpload, detected, sha256: str, request) -> Finished:
+def _store(upload: MediaUpload, sniffed, sha256: str, request) -> Finished:
     asset_id = uuid.uuid4()
     try:
         with transaction.atomic():
             asset = MediaAsset.objects.create(
                 id=asset_id, case_id=upload.case_id, uploaded_by_id=upload.created_by_id,
-                filename=upload.filename, kind=detected.kind, mime=detected.mime,
-                detected=detected.label, size=upload.size, sha256=sha256,
-                metadata=detected.metadata,
+                filename=upload.filename, kind=sniffed.kind, mime=sniffed.mime,
+                detected=sniffed.label, size=upload.size, sha256=sha256,
             )  # fmt: skip
             audit.record(
                 AuditEvent.Action.MEDIA_UPLOADED, actor=upload.created_by, case=upload.case_id,
@@ -285,16 +288,22 @@ def _close(upload: MediaUpload, status: str, *, asset=None, reason: str = "") ->
     upload.save(update_fields=["status", "asset", "reason", "expires_at", "updated_at"])
 
 
+PROCESS_TASK = "analysis.tasks.process_media"
+
+
 def enqueue(asset: MediaAsset) -> None:
     """Hand a committed item to the media queue; a broker that is down fails it visibly."""
-    from analysis.tasks import process_media
-
     try:
-        process_media.delay(str(asset.id))
+        send_to_queue(str(asset.id))
     except Exception as exc:  # kombu raises a zoo of connection errors
         log.exception("could not enqueue media %s", asset.id)
-        asset.fail_processing(f"Could not queue processing (broker unavailable): {exc}")
+        asset.fail_checking(f"Could not queue the check (broker unavailable): {exc}")
     streaming.publish_media_status(asset)
+
+
+def send_to_queue(asset_id: str) -> None:
+    # By name: media modules never import the tasks module (it imports them).
+    current_app.send_task(PROCESS_TASK, args=[asset_id])
 
 
 # --- ending ------------------------------------------------------------------------------------

@@ -9,61 +9,57 @@ from __future__ import annotations
 import os
 import threading
 from collections import deque
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from pathlib import Path
 
-import av
 from django.conf import settings
 
-from analysis.media import audio, images, storage
-from analysis.media.types import Detected, MediaRejected
+from analysis.media import audio, images
+from analysis.media.avio import duration_of, open_container, sample_times, why
+from analysis.media.types import Detected, MediaDecodeError, MediaKind, MediaRejected, Sniffed
 
 # Which video codecs each container may carry: MP4/MOV only H.264/H.265.
 ALLOWED_CODECS = {"isobmff": {"h264", "hevc"}, "webm": {"vp8", "vp9", "av1"}}
 CODEC_NAMES = {"h264": "H.264", "hevc": "H.265", "vp8": "VP8", "vp9": "VP9", "av1": "AV1"}
+# name -> (MIME type, label, download extension)
 CONTAINERS = {
-    "mp4": ("video/mp4", "MP4"), "mov": ("video/quicktime", "QuickTime MOV"),
-    "webm": ("video/webm", "WebM"), "matroska": ("video/x-matroska", "Matroska (MKV)"),
-    "avi": ("video/x-msvideo", "AVI"),
+    "mp4": ("video/mp4", "MP4", ".mp4"), "mov": ("video/quicktime", "QuickTime MOV", ".mov"),
+    "webm": ("video/webm", "WebM", ".webm"),
+    "matroska": ("video/x-matroska", "Matroska (MKV)", ".mkv"),
+    "avi": ("video/x-msvideo", "AVI", ".avi"),
 }  # fmt: skip
+QUICKTIME_ATOMS = {b"moov", b"mdat", b"wide", b"free", b"skip", b"pnot"}
 MAX_PACKETS = 500  # a probe that finds no frame in this many packets gives up
 LOOKAHEAD_BYTES = 16 * 1024 * 1024  # compressed video read ahead to decide: decode on or seek
 POSTER_SIDE = 1280
 STRIP_SIDE = 320
 
 
-@contextmanager
-def open_container(path: Path) -> Iterator[av.container.InputContainer]:
-    with _open(path) as container:
-        yield container
+def sniff(head: bytes) -> Sniffed | None:
+    if head.startswith(b"RIFF") and head[8:12] == b"AVI ":
+        key = "avi"
+    elif head.startswith(b"\x1aE\xdf\xa3"):
+        key = "matroska"
+    elif head[4:8] == b"ftyp" or head[4:8] in QUICKTIME_ATOMS:
+        key = "isobmff"
+    else:
+        return None
+    mime, label, extension = CONTAINERS[container_name(head, key)]
+    return Sniffed("video", key, mime, f"{label} video", extension)
 
 
-def _open(path: Path) -> av.container.InputContainer:
-    try:
-        return av.open(str(path), metadata_errors="ignore")
-    except (av.FFmpegError, ValueError, OSError) as exc:
-        raise MediaRejected(f"The video container could not be read: {_why(exc)}") from exc
-
-
-def _why(exc: Exception) -> str:
-    return getattr(exc, "strerror", None) or str(exc)
-
-
-def container_name(path: Path, key: str) -> str:
+def container_name(head: bytes, key: str) -> str:
     """Tell the look-alikes apart: MP4 vs MOV (brand), WebM vs MKV (EBML DocType)."""
-    with open(path, "rb") as f:
-        head = f.read(64)
     if key == "isobmff":
         return "mov" if head[8:12] == b"qt  " or head[4:8] != b"ftyp" else "mp4"
     if key == "matroska":
-        return "webm" if b"webm" in head else "matroska"
+        return "webm" if b"webm" in head[:64] else "matroska"
     return key
 
 
 def probe(path: Path, key: str) -> Detected:
-    name = container_name(path, key)
+    with open(path, "rb") as f:
+        name = container_name(f.read(64), key)
     with open_container(path) as container:
         if not container.streams.video:
             if container.streams.audio:
@@ -82,7 +78,7 @@ def probe(path: Path, key: str) -> Detected:
         metadata = _metadata(container, stream, name)
         _first_frame(container, stream)
         _check_tail(container, stream)
-    mime, label = CONTAINERS[name]
+    mime, label, _ = CONTAINERS[name]
     label = f"{label} video ({CODEC_NAMES.get(codec, codec)}, {stream.width}×{stream.height})"
     return Detected("video", mime, label, metadata)
 
@@ -107,18 +103,14 @@ def _metadata(container, stream, name: str) -> dict:
     }
 
 
-def duration_of(container, stream) -> float:
-    if stream.duration and stream.time_base:
-        return float(stream.duration * stream.time_base)
-    return container.duration / av.time_base if container.duration else 0.0
-
-
 def _first_frame(container, stream):
+    import av
+
     for count, packet in enumerate(container.demux(stream)):
         try:
             frames = packet.decode()
         except av.FFmpegError as exc:
-            raise MediaRejected(f"The video's first frames do not decode: {_why(exc)}") from exc
+            raise MediaRejected(f"The video's first frames do not decode: {why(exc)}") from exc
         if frames:
             return frames[0]
         if count > MAX_PACKETS:
@@ -176,6 +168,8 @@ class FrameReader:
         """The first frame at or after `target`; the last frame when the stream ends first.
         None when decoding on is the wrong way: a keyframe at or before `target` comes first
         (a seek gets there sooner), or nothing decodes."""
+        import av
+
         if self._last is not None and (self._last.pts is None or self._last.pts >= target):
             return self._last  # two instants within one frame's span
         try:
@@ -196,7 +190,7 @@ class FrameReader:
                         return frame
         except av.FFmpegError as exc:
             where = float(target * self.stream.time_base) - self.start
-            raise MediaRejected(f"no frame decodes near {where:.1f} s ({_why(exc)})") from exc
+            raise MediaRejected(f"no frame decodes near {where:.1f} s ({why(exc)})") from exc
         return self._last  # the target lies past the last frame: the last frame is the closest
 
     def _no_keyframe_before(self, target: int) -> bool:
@@ -222,11 +216,6 @@ def _at_or_before(packet, target: int) -> bool:
     return packet.pts is not None and packet.pts <= target
 
 
-def sample_times(duration: float, count: int) -> list[float]:
-    """Evenly spread instants, each in the middle of its slice of the video."""
-    return [duration * (i + 0.5) / count for i in range(count)]
-
-
 def derive(asset_id, path: Path, mime: str) -> tuple[dict, dict]:
     """Poster, thumbnail and strip. Worker threads take the instants in time order from one
     queue, each thread with its own demuxer and decoder (FFmpeg decodes without the GIL):
@@ -243,7 +232,7 @@ def derive(asset_id, path: Path, mime: str) -> tuple[dict, dict]:
     workers = max(1, min(len(jobs), os.cpu_count() or 1))
     with _Readers(path) as readers, ThreadPoolExecutor(workers, "frames") as pool:
         list(pool.map(lambda job: readers.extract(asset_id, *job), sorted(jobs)))
-    thumb = _thumbnail_from_poster(asset_id)
+    thumb = images.thumbnail_from(asset_id, "poster.jpg", STRIP_SIDE)
     derived = {"poster": "poster.jpg", "thumbnail": thumb, "strip": [j[1] for j in jobs[1:]]}
     return {"strip_times": [round(t, 3) for t in times]}, derived
 
@@ -265,7 +254,7 @@ class _Readers:
     def extract(self, asset_id, at: float, name: str, side: int) -> None:
         reader = getattr(self.local, "reader", None)
         if reader is None:
-            container = _open(self.path)
+            container = open_container(self.path)
             with self.lock:
                 self.opened.append(container)
             reader = self.local.reader = FrameReader(container, container.streams.video[0])
@@ -277,13 +266,6 @@ class _Readers:
     def __exit__(self, *exc) -> None:
         for container in self.opened:
             container.close()
-
-
-def _thumbnail_from_poster(asset_id) -> str:
-    from PIL import Image
-
-    with Image.open(storage.derived_path(asset_id, "poster.jpg"), formats=["JPEG"]) as poster:
-        return images.save_jpeg(asset_id, "thumb.jpg", poster.convert("RGB"), STRIP_SIDE)
 
 
 def _scaled(frame, side: int):
@@ -298,3 +280,91 @@ def _scaled(frame, side: int):
 
 def _save(asset_id, name: str, frame, side: int) -> str:
     return images.save_jpeg(asset_id, name, _scaled(frame, side), side)
+
+
+# --- what the model receives ---------------------------------------------------------------
+
+
+def video_frames(path: Path, timestamps: list[float], max_side: int) -> list:
+    """One RGB frame per timestamp (ascending): the first frame at or after it, read by the
+    same FrameReader as the strip (decode on within a GOP, seek across GOPs)."""
+    import av
+
+    try:
+        with open_container(path) as container:
+            reader = FrameReader(container, container.streams.video[0])
+            return [_max_side_frame(reader.at(t), max_side) for t in timestamps]
+    except (av.FFmpegError, MediaRejected) as exc:
+        raise MediaDecodeError(f"{path.name}: {exc}") from exc
+
+
+def _max_side_frame(frame, max_side: int):
+    width, height = frame.width, frame.height
+    scale = min(1.0, max_side / max(width, height))
+    if scale < 1.0:
+        # Let FFmpeg's scaler shrink it: faster than converting the full frame first.
+        width, height = max(2, round(width * scale)), max(2, round(height * scale))
+        return frame.to_ndarray(format="rgb24", width=width, height=height)
+    return frame.to_ndarray(format="rgb24")
+
+
+def info(path: Path) -> tuple[float, bool]:
+    """(duration in seconds, has an audio track), for planning."""
+    import av
+
+    try:
+        with open_container(path) as container:
+            return duration_of(container), bool(container.streams.audio)
+    except (av.FFmpegError, MediaRejected) as exc:
+        raise MediaDecodeError(f"{path.name} could not be read: {exc}") from exc
+
+
+def frame_count(duration: float, limits) -> int:
+    """How many frames the model sees: one per frame_interval, at most max_frames."""
+    return max(1, min(limits.max_frames, int(duration / limits.frame_interval)))
+
+
+def section(item, number: int, caps, limits, plan):
+    from analysis.inference.units import EVEN, Section, Unit, hms, require
+
+    require(caps.vision, "video", item)
+    duration, has_audio = info(item.path)
+    if plan is not None:
+        times = plan.get("frames", [])
+        segments = [tuple(s) for s in plan.get("audio_segments", [])]
+    else:
+        times = sample_times(duration, frame_count(duration, limits))
+        segments = audio.spread(duration, len(times), limits) if caps.audio and has_audio else []
+    units = []
+    for i, t in enumerate(times):
+        frame = Unit("image", f"[{hms(t)}] ", i, {"frames": t})
+        frame.bitmap_id = f"{item.sha256}:frame:{t:.3f}@{limits.frame_max_side}"
+        units.append(frame)
+        if i < len(segments):
+            units.append(audio.segment_unit(item, caps, i, *segments[i]))
+    sounds = audio.loader(item, caps)
+
+    def load(todo: list) -> None:
+        frames = [u for u in todo if u.kind == "image"]
+        times = [u.ref["frames"] for u in frames]
+        for unit, rgb in zip(
+            frames, video_frames(item.path, times, limits.frame_max_side), strict=True
+        ):
+            unit.payload = rgb
+        sounds(todo)
+
+    title = f'Video {number} "{item.name}" ({hms(duration)}):'
+    return Section(item, title, units, EVEN, load)
+
+
+KIND = MediaKind(
+    name="video",
+    label="Video",
+    sniff=sniff,
+    probe=probe,
+    derive=derive,
+    template="analysis/media/kinds/video.html",
+    section=section,
+    needs=frozenset({"vision"}),
+    extensions={mime: extension for mime, _, extension in CONTAINERS.values()},
+)

@@ -43,6 +43,7 @@ class AuditEvent(models.Model):
         MEDIA_DELETED = "media.deleted", "Media deleted"
         MEDIA_HASH_VERIFIED = "media.hash_verified", "Media hash verified"
         MEDIA_HASH_MISMATCH = "media.hash_mismatch", "Media hash mismatch"
+        MEDIA_REJECTED = "media.rejected", "Media rejected"
         ANALYSIS_ASKED = "analysis.asked", "Analysis asked"
         ANALYSIS_STARTED = "analysis.started", "Analysis started"
         ANALYSIS_FINISHED = "analysis.finished", "Analysis finished"

@@ -20,17 +20,17 @@ class MediaAsset(models.Model):
     row (hash, size, uploader, who deleted it and when) as proof; only the files go.
     """
 
-    class Kind(models.TextChoices):
-        IMAGE = "image", "Image"
-        VIDEO = "video", "Video"
-        AUDIO = "audio", "Audio"
-        DOCUMENT = "document", "Document"
-
     class Status(models.TextChoices):
-        PROCESSING = "processing", "Processing"
+        # Stored and sniffed; the media worker is probing it and making its previews.
+        CHECKING = "checking", "Checking"
         READY = "ready", "Ready"
+        # The probe refused it (or it broke the sandbox's limits): its files are gone.
+        REJECTED = "rejected", "Rejected"
         FAILED = "failed", "Failed"
         DELETED = "deleted", "Deleted"
+
+    # Statuses whose bytes are no longer in the case (they hold no place and no quota).
+    GONE = (Status.DELETED, Status.REJECTED)
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     # PROTECT: evidence outlives nothing by accident; retention decides what goes, and when.
@@ -39,12 +39,12 @@ class MediaAsset(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
     )
     filename = models.CharField(max_length=255)
-    kind = models.CharField(max_length=10, choices=Kind.choices)
+    kind = models.CharField(max_length=20)  # a kind in analysis/media/registry.py
     mime = models.CharField(max_length=100)
     detected = models.CharField(max_length=100)  # what sniffing + probing found, for people
     size = models.PositiveBigIntegerField()
     sha256 = models.CharField(max_length=64)
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PROCESSING)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.CHECKING)
     status_reason = models.TextField(blank=True)
     metadata = models.JSONField(default=dict, blank=True)
     derived = models.JSONField(default=dict, blank=True)  # role -> server-made file name(s)
@@ -61,10 +61,10 @@ class MediaAsset(models.Model):
         ordering = ["-created_at"]
         indexes = [models.Index(fields=["case", "-created_at"])]
         constraints = [
-            # The same bytes are stored once per case; a deleted copy does not count.
+            # The same bytes are stored once per case; a deleted or rejected copy does not count.
             models.UniqueConstraint(
                 fields=["case", "sha256"],
-                condition=~Q(status="deleted"),
+                condition=~Q(status__in=["deleted", "rejected"]),
                 name="one_copy_of_bytes_per_case",
             )
         ]
@@ -80,15 +80,27 @@ class MediaAsset(models.Model):
     def is_ready(self) -> bool:
         return self.status == self.Status.READY
 
-    def finish_processing(self, *, metadata: dict, derived: dict) -> bool:
-        """processing → ready; False when the item moved on meanwhile (deleted)."""
-        return self._leave_processing(self.Status.READY, metadata=metadata, derived=derived)
+    @property
+    def kind_label(self) -> str:
+        from analysis.media import registry
 
-    def fail_processing(self, reason: str) -> bool:
-        return self._leave_processing(self.Status.FAILED, status_reason=reason[:2000])
+        return registry.label(self.kind)
 
-    def _leave_processing(self, status: str, **fields) -> bool:
-        rows = MediaAsset.objects.filter(pk=self.pk, status=self.Status.PROCESSING)
+    def finish_checking(self, detected, *, metadata: dict, derived: dict) -> bool:
+        """checking → ready with what the probe found; False when it moved on (deleted)."""
+        return self._leave_checking(
+            self.Status.READY, kind=detected.kind, mime=detected.mime,
+            detected=detected.label[:100], metadata=metadata, derived=derived,
+        )  # fmt: skip
+
+    def reject(self, reason: str) -> bool:
+        return self._leave_checking(self.Status.REJECTED, status_reason=reason[:2000], derived={})
+
+    def fail_checking(self, reason: str) -> bool:
+        return self._leave_checking(self.Status.FAILED, status_reason=reason[:2000])
+
+    def _leave_checking(self, status: str, **fields) -> bool:
+        rows = MediaAsset.objects.filter(pk=self.pk, status=self.Status.CHECKING)
         done = bool(rows.update(status=status, processed_at=timezone.now(), **fields))
         self.refresh_from_db()
         return done
@@ -113,7 +125,7 @@ class MediaAsset(models.Model):
 
     @classmethod
     def bytes_used(cls, case_id) -> int:
-        rows = cls.objects.filter(case_id=case_id).exclude(status=cls.Status.DELETED)
+        rows = cls.objects.filter(case_id=case_id).exclude(status__in=cls.GONE)
         return rows.aggregate(total=models.Sum("size"))["total"] or 0
 
 

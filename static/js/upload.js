@@ -34,7 +34,7 @@
     refreshCard(list.dataset.mediaBase + event.detail.asset + "/");
   });
   setInterval(() => {
-    list.querySelectorAll('.media-item[data-status="processing"]').forEach((el) => refreshCard(el.dataset.cardUrl));
+    list.querySelectorAll('.media-item[data-status="checking"]').forEach((el) => refreshCard(el.dataset.cardUrl));
   }, 15000);
 
   const zone = document.getElementById("upload-zone");

@@ -25,7 +25,7 @@ class Command(BaseCommand):
         parser.add_argument("--case", help="only the items of this case (UUID)")
 
     def handle(self, *args: Any, **opts: Any) -> None:
-        items = MediaAsset.objects.exclude(status=MediaAsset.Status.DELETED).order_by("created_at")
+        items = MediaAsset.objects.exclude(status__in=MediaAsset.GONE).order_by("created_at")
         if opts["case"]:
             try:
                 items = items.filter(case_id=uuid.UUID(opts["case"]))
