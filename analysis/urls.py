@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from analysis.views import account, analyses, audit, cases, media, members, people, staff
+from analysis.views import account, analyses, audit, cases, media, members, people, staff, uploads
 from analysis.views import models as model_views
 
 # Every route under "cases/<uuid:case_id>/" must appear in tests/test_case_access.py's matrix.
@@ -37,10 +37,12 @@ urlpatterns = [
         analyses.reproduce,
         name="analysis-reproduce",
     ),
-    # Media: the chunked upload API (docs/upload-api.md), item pages, serving.
-    path("cases/<uuid:case_id>/uploads/", media.upload_create, name="media-upload-create"),
+    # Media: the upload API (tus 1.0 and JSON sessions, docs/upload-api.md), pages, serving.
+    path("cases/<uuid:case_id>/uploads/", uploads.upload_create, name="media-upload-create"),
     path(
-        "cases/<uuid:case_id>/uploads/<uuid:upload_id>/", media.upload_detail, name="media-upload"
+        "cases/<uuid:case_id>/uploads/<uuid:upload_id>/",
+        uploads.upload_detail,
+        name="media-upload",
     ),
     path("cases/<uuid:case_id>/media/<uuid:asset_id>/", media.media_detail, name="media-detail"),
     path("cases/<uuid:case_id>/media/<uuid:asset_id>/file", media.media_file, name="media-file"),

@@ -1,13 +1,15 @@
 """Upload 1 GiB through the running ASGI server: server memory growth, and speed next to `cp`.
 
     .venv/bin/python bench/upload.py [--mib 1024] [--dir /var/tmp] [--chunk-mib 64] [--rounds 3]
+                                     [--api tus|chunks]
     MEDIA_DIRECT_IO=0 .venv/bin/python bench/upload.py     # the page-cache path, for comparison
 
 Everything lives in one temporary folder on the disk being measured (deleted at the end):
 a SQLite database, an embedded Valkey (the finished upload is queued for the media worker,
 which is not running here), the source file and the server's MEDIA_ROOT. The script starts
-uvicorn on 127.0.0.1, signs in through the login form, and sends the file with the chunk API
-(docs/upload-api.md) from this process while the server runs in its own; each chunk's body
+uvicorn on 127.0.0.1, signs in through the login form, and sends the file with tus 1.0 (as
+the case page does; `--api chunks` for the JSON sessions with Content-Range PUTs,
+docs/upload-api.md) from this process while the server runs in its own; each chunk's body
 goes out with sendfile, so the client costs the two shared CPUs as little as it can.
 
 Each round times `cp`, the upload and `cp` + `sync`, one after the other from a synced disk;
@@ -27,6 +29,7 @@ type check at the end, as an uploaded recording would.
 from __future__ import annotations
 
 import argparse
+import base64
 import hashlib
 import http.client
 import json
@@ -43,7 +46,7 @@ import threading
 import time
 from http.cookies import SimpleCookie
 from pathlib import Path
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
@@ -137,19 +140,21 @@ class Client:
                 self.cookies[name] = morsel.value
         return response.status, data
 
-    def put_file(self, path: str, f, offset: int, count: int, headers: dict) -> tuple[int, bytes]:
-        """PUT `count` bytes of `f` from `offset` as the body, with sendfile: no copy through
+    def send_file(
+        self, method: str, path: str, f, offset: int, count: int, headers: dict
+    ) -> tuple[int, bytes, object]:
+        """`count` bytes of `f` from `offset` as the body, with sendfile: no copy through
         this process, so the client costs the shared CPUs as little as a browser would."""
         headers = {**headers, "Content-Length": str(count)}
         headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
         headers["X-CSRFToken"] = self.cookies["csrftoken"]
-        self.conn.putrequest("PUT", path)
+        self.conn.putrequest(method, path)
         for name, value in headers.items():
             self.conn.putheader(name, value)
         self.conn.endheaders()
         self.conn.sock.sendfile(f, offset, count)
         response = self.conn.getresponse()
-        return response.status, response.read()
+        return response.status, response.read(), response.headers
 
     def sign_in(self) -> None:
         _, page = self.request("GET", "/login/")
@@ -161,7 +166,40 @@ class Client:
             raise SystemExit(f"sign-in failed ({status})")
 
 
-def upload(client: Client, case_id: str, source: Path) -> dict:
+def upload_tus(client: Client, case_id: str, source: Path, chunk: int) -> dict:
+    """tus 1.0: creation, then PATCHes of `chunk` bytes from the server's offset."""
+    size = source.stat().st_size
+    name = base64.b64encode(source.name.encode()).decode()
+    tus = {"Tus-Resumable": "1.0.0"}
+    client.conn.request("POST", f"/cases/{case_id}/uploads/", headers={
+        **tus, "Upload-Length": str(size), "Upload-Metadata": f"filename {name}",
+        "Cookie": "; ".join(f"{k}={v}" for k, v in client.cookies.items()),
+        "X-CSRFToken": client.cookies["csrftoken"],
+    })  # fmt: skip
+    response = client.conn.getresponse()
+    response.read()
+    if response.status != 201:
+        raise SystemExit(f"could not create the tus upload: {response.status}")
+    url = urlsplit(response.headers["Location"]).path
+    with open(source, "rb") as f:
+        offset = 0
+        while offset < size:
+            count = min(chunk, size - offset)
+            headers = {
+                **tus, "Content-Type": "application/offset+octet-stream",
+                "Upload-Offset": str(offset),
+            }  # fmt: skip
+            status, reply, answer = client.send_file("PATCH", url, f, offset, count, headers)
+            if status != 204:
+                raise SystemExit(f"PATCH at {offset} refused: {status} {reply[:300]!r}")
+            offset = int(answer["Upload-Offset"])
+    _, reply = client.request("GET", url)
+    return json.loads(reply)
+
+
+def upload(client: Client, case_id: str, source: Path, chunk: int, api: str) -> dict:
+    if api == "tus":
+        return upload_tus(client, case_id, source, chunk)
     size = source.stat().st_size
     body = json.dumps({"filename": source.name, "size": size}).encode()
     status, reply = client.request(
@@ -178,7 +216,7 @@ def upload(client: Client, case_id: str, source: Path) -> dict:
                 "Content-Type": "application/octet-stream",
                 "Content-Range": f"bytes {offset}-{offset + count - 1}/{size}",
             }
-            status, reply = client.put_file(session["url"], f, offset, count, headers)
+            status, reply, _ = client.send_file("PUT", session["url"], f, offset, count, headers)
             if status != 200:
                 raise SystemExit(f"chunk at {offset} refused: {status} {reply[:300]!r}")
             offset = json.loads(reply)["offset"]
@@ -235,7 +273,7 @@ def make_distinct(source: Path, round_no: int) -> None:
         f.write(struct.pack("<Q", round_no) + os.urandom(8))
 
 
-def measure(work: Path, size: int, chunk: int, rounds: int) -> dict:
+def measure(work: Path, size: int, chunk: int, rounds: int, api: str) -> dict:
     valkey, redis_url = start_valkey(work / "valkey")
     env = {
         **os.environ, "GEMMA_VAR_DIR": str(work / "var"), "REDIS_URL": redis_url,
@@ -258,7 +296,7 @@ def measure(work: Path, size: int, chunk: int, rounds: int) -> dict:
         client.request("GET", f"/cases/{case_id}/")
         warm = work / "warm-up.wav"
         make_wav(warm, 4 * 2**20)
-        upload(client, case_id, warm)
+        upload(client, case_id, warm, chunk, api)
         warm.unlink()
         copy = work / "copy.wav"
         timed(["cp", str(source), str(copy)])
@@ -275,7 +313,7 @@ def measure(work: Path, size: int, chunk: int, rounds: int) -> dict:
             copy.unlink()
             subprocess.run(["sync"], check=True)
             started, cpu = time.perf_counter(), cpu_s(server.pid)
-            result = upload(client, case_id, source)
+            result = upload(client, case_id, source, chunk, api)
             uploads.append(time.perf_counter() - started)
             cpus.append(cpu_s(server.pid) - cpu)
             if result.get("status") != "complete" or result.get("duplicate"):
@@ -290,7 +328,7 @@ def measure(work: Path, size: int, chunk: int, rounds: int) -> dict:
             "size": size, "rounds": rounds, "upload_s": uploads, "cp_s": cps,
             "cp_sync_s": cp_syncs, "server_cpu_s": cpus, "sha256_mib_s": sha_mib_s,
             "base_kib": base, "hwm_kib": hwm, "sampled_peak_kib": sampler.peak,
-            "status": result.get("status"), "detected": result.get("detected"),
+            "status": result.get("status"), "detected": result.get("detected"), "api": api,
         }  # fmt: skip
     finally:
         if server is not None:
@@ -305,7 +343,10 @@ def report(r: dict, chunk: int) -> None:
     growth_sampled = (r["sampled_peak_kib"] - r["base_kib"]) / 1024
     up, cp, cp_sync = (statistics.median(r[k]) for k in ("upload_s", "cp_s", "cp_sync_s"))
     direct = os.environ.get("MEDIA_DIRECT_IO", "1 (default)")
-    print(f"file: {mib:.0f} MiB in {chunk // 2**20} MiB chunks -> {r['status']}: {r['detected']}")
+    print(
+        f"file: {mib:.0f} MiB via {r['api']} in {chunk // 2**20} MiB chunks -> "
+        f"{r['status']}: {r['detected']}"
+    )
     print(f"MEDIA_DIRECT_IO={direct}; medians of {r['rounds']} alternating rounds")
     print(f"server RSS before: {r['base_kib'] / 1024:.1f} MB")
     print(
@@ -328,13 +369,14 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--mib", type=int, default=1024)
     parser.add_argument("--chunk-mib", type=int, default=64)
+    parser.add_argument("--api", choices=("tus", "chunks"), default="tus")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--dir", default=None, help="where the temporary folder goes")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="gemma-bench-upload-", dir=args.dir))
     try:
         chunk = args.chunk_mib * 2**20
-        report(measure(work, args.mib * 2**20, chunk, args.rounds), chunk)
+        report(measure(work, args.mib * 2**20, chunk, args.rounds, args.api), chunk)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

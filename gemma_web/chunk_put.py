@@ -1,4 +1,5 @@
-"""ASGI fast path for upload chunks: PUT /cases/<case>/uploads/<upload>/ streams to disk.
+"""ASGI fast path for upload bodies: a tus PATCH or a chunk PUT to /cases/<c>/uploads/<u>/
+streams to disk.
 
 Django's ASGI handler reads a whole request body (into memory, then a temporary file) before
 any view runs; for a chunk that means every byte is received, spooled, read back, hashed and
@@ -32,7 +33,7 @@ from django.utils.module_loading import import_string
 from analysis.media import uploads
 from analysis.media.chunks import ChunkWriter
 from analysis.media.types import MediaRejected
-from analysis.views import media as views
+from analysis.views import uploads as views
 
 URL_NAME = "media-upload"
 # Hand blocks of about this size to the writer thread: a few thread hops per MiB at most,
@@ -99,10 +100,13 @@ def _open(request: ASGIRequest, case_id, upload_id) -> object:
     upload = views.own_upload(request, case_id, upload_id)
     request.upload = upload
     try:
-        opened = uploads.open_chunk(upload, request.headers.get("Content-Range"))
+        content_range, checksum = views.chunk_range(request, upload)
+        opened = uploads.open_chunk(upload, content_range, checksum)
     except MediaRejected as exc:
-        return views.chunk_refused(upload, exc)
-    return opened if isinstance(opened, ChunkWriter) else views.chunk_accepted(upload, opened)
+        return views.chunk_refused(request, upload, exc)
+    if isinstance(opened, ChunkWriter):
+        return opened
+    return views.chunk_accepted(request, upload, opened)
 
 
 def _close(request: ASGIRequest, writer: ChunkWriter, failure: Exception | None, ran: int):
@@ -114,9 +118,9 @@ def _close(request: ASGIRequest, writer: ChunkWriter, failure: Exception | None,
             writer.abort()
             raise failure
         done = uploads.close_chunk(upload, writer, request=request)
-        response = views.chunk_accepted(upload, done)
+        response = views.chunk_accepted(request, upload, done)
     except MediaRejected as exc:
-        response = views.chunk_refused(upload, exc)
+        response = views.chunk_refused(request, upload, exc)
     finally:
         writer.close()
     return _finish(request, response, ran)
@@ -217,7 +221,7 @@ class ChunkPut:
 
     @staticmethod
     def _route(scope) -> dict | None:
-        if scope["type"] != "http" or scope.get("method") != "PUT":
+        if scope["type"] != "http" or scope.get("method") not in ("PUT", "PATCH"):
             return None
         path = scope["path"]
         root = scope.get("root_path", "")

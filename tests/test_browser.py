@@ -152,6 +152,8 @@ ROWS_SETTLED = """(count) => {
 
 def test_chosen_and_dropped_files_upload_with_progress_and_turn_ready(browser, live, people):
     page = signed_in(browser, live, people.bob)
+    sent = []  # the page speaks tus: creation POSTs and PATCHes with Tus-Resumable
+    page.on("request", lambda r: sent.append((r.method, r.headers.get("tus-resumable"))))
     page.goto(live.url + reverse("case-detail", args=[people.case.id]))
     page.set_input_files(
         "#upload-input",
@@ -185,6 +187,7 @@ def test_chosen_and_dropped_files_upload_with_progress_and_turn_ready(browser, l
         ("clip.webm", "ready"), ("notes.txt", "ready"), ("scene.png", "ready"),
     ]  # fmt: skip
     assert not list((storage.root() / "uploads").glob("*"))  # no partial file left behind
+    assert sent.count(("POST", "1.0.0")) == 4 and sent.count(("PATCH", "1.0.0")) >= 4
 
 
 SEEK = """async (to) => {

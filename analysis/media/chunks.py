@@ -56,9 +56,10 @@ HASHERS = _Hashers()
 _HASHING = ThreadPoolExecutor(max_workers=4, thread_name_prefix="upload-sha256")
 
 
-def _update(hasher, blocks) -> None:
+def _update(hashers, blocks) -> None:
     for block in blocks:
-        hasher.update(block)
+        for hasher in hashers:
+            hasher.update(block)
 
 
 def parse_content_range(header: str | None, size: int) -> tuple[int, int]:
@@ -89,8 +90,10 @@ class ChunkWriter:
     at a time (the fast path hands blocks to a worker thread in order, one in flight).
     """
 
-    def __init__(self, upload_id, fd: int, first: int, last: int) -> None:
+    def __init__(self, upload_id, fd: int, first: int, last: int, checksum=None) -> None:
+        """`checksum`: (hash object, expected digest) of this chunk's bytes, or None."""
         self.upload_id, self.fd, self.first, self.last = upload_id, fd, first, last
+        self._checksum = checksum
         self.length = last - first + 1
         self.written = 0
         self._hasher = HASHERS.take(upload_id, first)
@@ -111,7 +114,8 @@ class ChunkWriter:
             )
         # SHA-256 and the disk each take about half of a block's time and both release the
         # GIL: the hash runs beside the write instead of after it.
-        hashing = _HASHING.submit(_update, self._working, blocks) if self._working else None
+        hashers = [h for h in (self._working, self._checksum and self._checksum[0]) if h]
+        hashing = _HASHING.submit(_update, hashers, blocks) if hashers else None
         try:
             for block in blocks:
                 self._out.write(block)
@@ -126,6 +130,10 @@ class ChunkWriter:
             raise MediaRejected(
                 f"The chunk ended after {self.written} of {self.length} bytes; send it again.",
                 status=400,
+            )
+        if self._checksum is not None and self._checksum[0].digest() != self._checksum[1]:
+            raise MediaRejected(
+                "The chunk arrived different from its checksum; send it again.", status=460
             )
         # Without the fdatasync a crash could leave a partial file shorter than the offset
         # the client was told, or with holes in it (diskwrite.py keeps it cheap).

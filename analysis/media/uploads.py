@@ -109,6 +109,16 @@ def start(case: Case, user, *, filename: str, size, sha256: str = "") -> MediaUp
         )
 
 
+def already_here_session(case: Case, user, *, filename: str, size: int, asset) -> MediaUpload:
+    """A session born complete, pointing at the item that holds these bytes already: what a
+    tus client that announced a known hash is given (it asks the offset, finds it done)."""
+    return MediaUpload.objects.create(
+        case=case, created_by=user, filename=display_name(filename), size=size,
+        received=size, status=MediaUpload.Status.COMPLETE, asset=asset, reason=ALREADY_HERE,
+        expires_at=_expiry(),
+    )  # fmt: skip
+
+
 def _checked_size(size) -> int:
     if isinstance(size, bool) or not isinstance(size, int):
         raise MediaRejected("size must be a whole number of bytes.", status=400)
@@ -140,7 +150,9 @@ def _existing(case_id, sha256: str) -> MediaAsset | None:
 # --- receiving ---------------------------------------------------------------------------------
 
 
-def open_chunk(upload: MediaUpload, content_range: str | None) -> ChunkWriter | Finished | None:
+def open_chunk(
+    upload: MediaUpload, content_range: str | None, checksum=None
+) -> ChunkWriter | Finished | None:
     """Lock the upload and check where the chunk goes, before any of its bytes are read.
 
     Returns a ChunkWriter to feed (the caller then calls `close_chunk`, and `writer.close()`
@@ -163,7 +175,7 @@ def open_chunk(upload: MediaUpload, content_range: str | None) -> ChunkWriter | 
         elif first != upload.received:
             raise OutOfOrder(upload.received)
         else:
-            return ChunkWriter(upload.id, fd, first, last)
+            return ChunkWriter(upload.id, fd, first, last, checksum)
     except BaseException:
         os.close(fd)
         raise
@@ -187,9 +199,11 @@ def close_chunk(upload: MediaUpload, writer: ChunkWriter, *, request=None) -> Fi
     return None
 
 
-def receive(upload: MediaUpload, stream: BinaryIO, content_range: str | None, *, request=None):
+def receive(
+    upload: MediaUpload, stream: BinaryIO, content_range: str | None, *, request=None, checksum=None
+):
     """Write one chunk read from a file-like stream. Returns Finished once the last byte is in."""
-    writer = open_chunk(upload, content_range)
+    writer = open_chunk(upload, content_range, checksum)
     if not isinstance(writer, ChunkWriter):
         return writer
     try:

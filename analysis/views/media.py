@@ -1,4 +1,4 @@
-"""Media: the chunked upload API (docs/upload-api.md), the item page, and the one serving view.
+"""Media: the item page, deleting, and the serving views (the upload API is in uploads.py).
 
 Every view asks access.py first; an item is always looked up inside the case the user may
 see, so a guessed item id from another case is a 404 like everything else.
@@ -6,127 +6,18 @@ see, so a guessed item id from another case is a 404 like everything else.
 
 from __future__ import annotations
 
-from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.urls import reverse
-from django.views.decorators.http import require_http_methods, require_POST, require_safe
+from django.views.decorators.http import require_POST, require_safe
 
-from analysis import access, audit, jsoninput
-from analysis.media import integrity, removal, serving, storage, uploads
-from analysis.media.types import MediaRejected
-from analysis.models import AuditEvent, MediaAsset, MediaUpload
+from analysis import access, audit
+from analysis.media import integrity, removal, serving, storage
+from analysis.models import AuditEvent, MediaAsset
 from analysis.views.media_pages import page_context
 
 Action = access.Action
-
-
-# --- upload API --------------------------------------------------------------------------------
-
-
-@login_required
-@require_POST
-def upload_create(request: HttpRequest, case_id) -> HttpResponse:
-    found = access.get_case_or_404(request.user, case_id, Action.UPLOAD)
-    try:
-        data = jsoninput.json_object(request)
-        filename = jsoninput.string(data, "filename", required=True)
-        size = jsoninput.whole_number(data, "size")  # 0: refused as an empty file
-        sha256 = jsoninput.string(data, "sha256", max_length=64)
-    except jsoninput.BadInput as exc:
-        return exc.response()
-    try:
-        upload = uploads.start(
-            found.case, request.user, filename=filename, size=size, sha256=sha256
-        )
-    except uploads.AlreadyHere as exc:
-        return JsonResponse({"status": "complete", "duplicate": True, **_asset_json(exc.asset)})
-    except MediaRejected as exc:
-        return JsonResponse({"error": str(exc)}, status=exc.status)
-    return JsonResponse(_upload_json(upload), status=201)
-
-
-@login_required
-@require_http_methods(["GET", "HEAD", "PUT", "DELETE"])
-def upload_detail(request: HttpRequest, case_id, upload_id) -> HttpResponse:
-    upload = own_upload(request, case_id, upload_id)
-    if request.method == "PUT":
-        return _put_chunk(request, upload)
-    if request.method == "DELETE":
-        uploads.cancel(upload)
-        return HttpResponse(status=204)
-    return _upload_reply(upload)
-
-
-def own_upload(request: HttpRequest, case_id, upload_id) -> MediaUpload:
-    """The upload at this URL if it is the user's, in a case where they may upload (else 404/403).
-
-    Shared with the ASGI fast path for chunk PUTs (gemma_web/chunk_put.py).
-    """
-    found = access.get_case_or_404(request.user, case_id, Action.UPLOAD)
-    # An upload belongs to whoever started it: nobody else may add bytes to it.
-    return get_object_or_404(MediaUpload, pk=upload_id, case=found.case, created_by=request.user)
-
-
-def _put_chunk(request: HttpRequest, upload: MediaUpload) -> HttpResponse:
-    # Reached only when the fast path is bypassed (the test client, another server setup).
-    try:
-        # The request is read as a stream, block by block: never request.body.
-        done = uploads.receive(
-            upload, request, request.headers.get("Content-Range"), request=request
-        )
-    except MediaRejected as exc:
-        return chunk_refused(upload, exc)
-    return chunk_accepted(upload, done)
-
-
-def chunk_refused(upload: MediaUpload, exc: MediaRejected) -> HttpResponse:
-    reply = JsonResponse({"error": str(exc), **_upload_json(upload)}, status=exc.status)
-    reply["Upload-Offset"] = str(upload.received)
-    return reply
-
-
-def chunk_accepted(upload: MediaUpload, done: uploads.Finished | None) -> HttpResponse:
-    if done is None:
-        return _upload_reply(upload)
-    return JsonResponse(_upload_json(done.upload))
-
-
-def _upload_reply(upload: MediaUpload) -> HttpResponse:
-    reply = JsonResponse(_upload_json(upload))
-    reply["Upload-Offset"] = str(upload.received)
-    return reply
-
-
-def _upload_json(upload: MediaUpload) -> dict:
-    body = {
-        "upload": str(upload.id),
-        "url": reverse("media-upload", args=[upload.case_id, upload.id]),
-        "filename": upload.filename,
-        "size": upload.size,
-        "offset": upload.received,
-        "chunk_bytes": settings.MEDIA_CHUNK_BYTES,
-        "status": upload.status,
-        "expires_at": upload.expires_at.isoformat(),
-    }
-    if upload.status == MediaUpload.Status.REJECTED:
-        body["error"] = upload.reason
-    if upload.asset is not None:  # complete: what it became (a client resuming asks this)
-        body.update(_asset_json(upload.asset), duplicate=upload.reason == uploads.ALREADY_HERE)
-    return body
-
-
-def _asset_json(asset: MediaAsset) -> dict:
-    return {
-        "asset": str(asset.id),
-        "asset_url": reverse("media-detail", args=[asset.case_id, asset.id]),
-        "asset_filename": asset.filename,
-        "asset_status": asset.status,
-        "detected": asset.detected,
-        "sha256": asset.sha256,
-    }
 
 
 # --- pages -------------------------------------------------------------------------------------

@@ -1,9 +1,11 @@
 // Case page: media uploads and live media cards.
-// Uploads use the chunk API (docs/upload-api.md): one session per file, chunks sent in order,
-// one progress bar per file. After a dropped connection the server's confirmed offset (GET on
-// the session) says where to go on; a session id kept in localStorage lets a page reload pick
-// the same file up again. Cards refresh on live "media.status" messages (from case.js), with
-// a slow poll for items still processing in case a message was lost.
+// Uploads speak tus 1.0 through the vendored tus-js-client (static/vendor/tus-js-client):
+// one upload per file, chunks of the server's size, one progress bar per file. After a
+// dropped connection the client asks the server's confirmed offset (HEAD) and goes on; the
+// upload URL kept in localStorage lets a page reload pick the same file up again. Once sent,
+// the session's JSON says what the file became. Cards refresh on live "media.status"
+// messages (from case.js), with a slow poll for items still being checked in case a message
+// was lost.
 (function () {
   "use strict";
   const list = document.getElementById("media-list");
@@ -67,92 +69,59 @@
     say(text, kind) { this.note.textContent = text; this.el.className = kind || ""; }
   }
 
-  function request(method, url, body, headers, onProgress) {
-    return new Promise((resolve, reject) => {
-      const xhr = new XMLHttpRequest();
-      xhr.open(method, url);
-      xhr.setRequestHeader("X-CSRFToken", zone.dataset.csrf);
-      Object.entries(headers || {}).forEach(([k, v]) => xhr.setRequestHeader(k, v));
-      if (onProgress) xhr.upload.addEventListener("progress", (e) => onProgress(e.loaded));
-      xhr.addEventListener("load", () => {
-        let data = {};
-        try { data = JSON.parse(xhr.responseText || "{}"); } catch (e) { data = {}; }
-        resolve({ status: xhr.status, data: data });
-      });
-      xhr.addEventListener("error", () => reject(new Error("network")));
-      xhr.addEventListener("abort", () => reject(new Error("network")));
-      xhr.send(body);
-    });
-  }
-
-  const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
   async function digest(file) {
     if (file.size > HASH_LIMIT || !window.crypto || !crypto.subtle) return "";
     const hash = await crypto.subtle.digest("SHA-256", await file.arrayBuffer());
     return Array.from(new Uint8Array(hash)).map((b) => b.toString(16).padStart(2, "0")).join("");
   }
 
-  async function session(file, key) {
-    const saved = localStorage.getItem(key);
-    if (saved) {
-      const found = await request("GET", saved).catch(() => null);
-      if (found && found.status === 200 && found.data.status === "active") return found.data;
-      localStorage.removeItem(key);
-    }
-    const body = JSON.stringify({ filename: file.name, size: file.size, sha256: await digest(file) });
-    const made = await request("POST", zone.dataset.createUrl, body, { "Content-Type": "application/json" });
-    if (made.status >= 400) throw new Error(made.data.error || "The upload was refused.");
-    if (made.data.upload) localStorage.setItem(key, made.data.url);
-    return made.data;
+  function refusal(error) {
+    const response = error && error.originalResponse;
+    if (!response) return /network|connection/i.test(String(error)) ? "the connection keeps dropping; try again later." : String(error.message || error);
+    try { return JSON.parse(response.getBody() || "{}").error || "the upload was refused."; } catch (e) { return "the upload was refused."; }
   }
 
-  async function send(row, info) {
+  function send(row, sha256) {
     const file = row.file;
-    let offset = info.offset;
-    let failures = 0;
-    while (true) {
-      const last = Math.min(offset + info.chunk_bytes, file.size) - 1;
-      let reply = null;
-      try {
-        reply = await request("PUT", info.url, file.slice(offset, last + 1),
-          { "Content-Type": "application/octet-stream", "Content-Range": `bytes ${offset}-${last}/${file.size}` },
-          (loaded) => row.progress(offset + loaded));
-      } catch (e) {
-        failures += 1;
-        if (failures > 60) throw new Error("The connection keeps dropping; try again later.");
-        row.say("connection lost, resuming…", "retrying");
-        await sleep(Math.min(30000, 500 * 2 ** Math.min(failures, 6)));
-        const now = await request("GET", info.url).catch(() => null);
-        if (now && now.status === 200) offset = now.data.offset;
-        if (now && now.data.status === "complete") return now.data;
-        continue;
-      }
-      failures = 0;
-      if (reply.status === 409) { offset = reply.data.offset; continue; }  // the server says where
-      if (reply.status >= 400) throw new Error(reply.data.error || "The upload was refused.");
-      offset = reply.data.offset;
-      row.progress(offset);
-      if (reply.data.status === "complete") return reply.data;
-    }
+    return new Promise((resolve, reject) => {
+      const upload = new tus.Upload(file, {
+        endpoint: zone.dataset.createUrl,
+        chunkSize: Number(zone.dataset.chunkBytes),
+        retryDelays: [0, 1000, 3000, 5000, 10000, 30000, 60000],
+        metadata: { filename: file.name, sha256: sha256 },
+        headers: { "X-CSRFToken": zone.dataset.csrf },
+        removeFingerprintOnSuccess: true,
+        onProgress: (sent) => row.progress(sent),
+        onShouldRetry: (err) => {
+          const status = err.originalResponse ? err.originalResponse.getStatus() : 0;
+          row.say("connection lost, resuming…", "retrying");
+          return status === 0 || status === 409 || status === 423 || status >= 500 || status === 460;
+        },
+        onError: (err) => reject(new Error(refusal(err))),
+        onSuccess: () => resolve(upload.url),
+      });
+      upload.findPreviousUploads().then((previous) => {
+        if (previous.length) upload.resumeFromPreviousUpload(previous[0]);
+        upload.start();
+      });
+    });
   }
 
   async function upload(row) {
     const file = row.file;
     if (file.size === 0) return row.say("Refused: the file is empty (0 bytes).", "error");
     if (file.size > Number(zone.dataset.maxBytes)) return row.say("Refused: the file is over the size limit.", "error");
-    const key = "gemma-upload:" + zone.dataset.createUrl + ":" + [file.name, file.size, file.lastModified].join(":");
     try {
       row.say("starting");
-      const info = await session(file, key);
-      const done = info.upload && info.status !== "complete" ? await send(row, info) : info;
-      localStorage.removeItem(key);
+      const url = await send(row, await digest(file));
+      const reply = await fetch(url, { headers: { Accept: "application/json" } });
+      const done = await reply.json();
+      if (done.status === "rejected") throw new Error(done.error);
       row.progress(file.size);
       if (done.duplicate) row.say("Already here as “" + done.asset_filename + "”: no second copy was made.", "duplicate");
       else row.say("uploaded: " + done.detected, "done");
       refreshCard(done.asset_url);
     } catch (e) {
-      if (!/network/.test(e.message)) localStorage.removeItem(key);
       row.say("Refused: " + e.message, "error");
     }
   }
