@@ -128,13 +128,22 @@ class Client:
             headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
         if "csrftoken" in self.cookies:
             headers["X-CSRFToken"] = self.cookies["csrftoken"]
-        if self.conn.sock is None:
-            self.conn.connect()
-            # As browsers do: no Nagle delay between a request's last packet and the next.
-            self.conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.conn.request(method, path, body=body, headers=headers)
-        response = self.conn.getresponse()
+        for attempt in (1, 2):
+            if self.conn.sock is None:
+                self.conn.connect()
+                # As browsers do: no Nagle delay between a request's last packet and the next.
+                self.conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            try:
+                self.conn.request(method, path, body=body, headers=headers)
+                response = self.conn.getresponse()
+                break
+            except (http.client.RemoteDisconnected, ConnectionError):
+                # The server closed a keep-alive connection that sat idle (a slow `cp`).
+                self.conn.close()
+                if attempt == 2:
+                    raise
         data = response.read()
+        self.last_headers = response.headers
         for value in response.headers.get_all("Set-Cookie") or []:
             for name, morsel in SimpleCookie(value).items():
                 self.cookies[name] = morsel.value
@@ -171,16 +180,12 @@ def upload_tus(client: Client, case_id: str, source: Path, chunk: int) -> dict:
     size = source.stat().st_size
     name = base64.b64encode(source.name.encode()).decode()
     tus = {"Tus-Resumable": "1.0.0"}
-    client.conn.request("POST", f"/cases/{case_id}/uploads/", headers={
+    status, _ = client.request("POST", f"/cases/{case_id}/uploads/", headers={
         **tus, "Upload-Length": str(size), "Upload-Metadata": f"filename {name}",
-        "Cookie": "; ".join(f"{k}={v}" for k, v in client.cookies.items()),
-        "X-CSRFToken": client.cookies["csrftoken"],
     })  # fmt: skip
-    response = client.conn.getresponse()
-    response.read()
-    if response.status != 201:
-        raise SystemExit(f"could not create the tus upload: {response.status}")
-    url = urlsplit(response.headers["Location"]).path
+    if status != 201:
+        raise SystemExit(f"could not create the tus upload: {status}")
+    url = urlsplit(client.last_headers["Location"]).path
     with open(source, "rb") as f:
         offset = 0
         while offset < size:
