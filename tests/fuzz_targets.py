@@ -19,13 +19,14 @@ from hypothesis import strategies as st
 
 from analysis import jsoninput
 from analysis.inference import gguf_header
-from analysis.media import chunks, ingest, serving, uploads
+from analysis.media import chunks, registry, serving, uploads
 from analysis.media.types import MediaRejected
 from tests import media_samples
 
 TRIED: Counter = Counter()  # inputs tried, per target
+KINDS = {"image", "audio", "video", "document", "dicom"}
 KEYS = {"jpeg", "png", "gif", "tiff", "webp", "wav", "avi", "bmp", "flac", "ogg", "mp3", "pdf"}
-KEYS |= {"matroska", "isobmff", "aac", "text"}
+KEYS |= {"matroska", "isobmff", "aac", "text", "dicom"}
 TINY_GGUF = Path(__file__).parent / "fixtures" / "models" / "tiny-gemma4-f16.gguf"
 
 
@@ -87,18 +88,22 @@ def _scratch(data: bytes) -> Path:
 def sniff(head: bytes) -> None:
     TRIED["sniff"] += 1
     try:
-        assert ingest.sniff(head) in KEYS
+        found = registry.sniff(head)
+        assert found.key in KEYS and found.kind in KINDS and found.extension.startswith(".")
     except MediaRejected as exc:
         assert str(exc)
 
 
 def identify(data: bytes) -> None:
-    """Type sniffing plus metadata probing (Pillow, PyAV, pypdf, UTF-8) of a whole file."""
+    """Type sniffing plus metadata probing (Pillow, PyAV, pypdf, pydicom, UTF-8) of a whole
+    file: the kind's probe, as the media worker runs it (here without its sandbox, so that a
+    crash shows as one)."""
     TRIED["identify"] += 1
     path = _scratch(data)
     try:
-        detected = ingest.identify(path)
-        assert detected.kind in {"image", "audio", "video", "document"} and detected.mime
+        sniffed = registry.sniff_file(path)
+        detected = registry.get(sniffed.kind).probe(path, sniffed.key)
+        assert detected.kind in KINDS and detected.mime
         json.dumps(detected.metadata)  # stored in a JSON field
     except MediaRejected as exc:
         assert str(exc) and str(path) not in str(exc)  # never a server path in a message
