@@ -10,7 +10,7 @@ from collections.abc import Callable
 from django.db import transaction
 from django.db.models import Q
 
-from analysis import audit, heartbeat, recovery, streaming
+from analysis import audit, heartbeat, recovery, search, streaming
 from analysis.inference import registry
 from analysis.inference.prompts import build_request
 from analysis.inference.types import EngineError
@@ -197,6 +197,7 @@ def _succeed(analysis: Analysis, result) -> None:
                     "answer_sha256": hashlib.sha256(result.text.encode()).hexdigest(),
                 },
             )
+            search.index_analysis(analysis)
 
 
 def fail(analysis: Analysis, reason: str) -> bool:

@@ -2,7 +2,19 @@ from __future__ import annotations
 
 from django.urls import path
 
-from analysis.views import account, analyses, audit, cases, media, members, people, staff, uploads
+from analysis.views import (
+    account,
+    analyses,
+    audit,
+    cases,
+    media,
+    members,
+    people,
+    reports,
+    review,
+    staff,
+    uploads,
+)
 from analysis.views import models as model_views
 
 # Every route under "cases/<uuid:case_id>/" must appear in tests/test_case_access.py's matrix.
@@ -56,6 +68,22 @@ urlpatterns = [
         media.media_delete,
         name="media-delete",
     ),
+    # Reviewing: marks and notes, the case report, search across the cases one may see.
+    path(
+        "cases/<uuid:case_id>/analyses/<uuid:analysis_id>/mark/",
+        review.mark_answer,
+        name="analysis-mark",
+    ),
+    path(
+        "cases/<uuid:case_id>/analyses/<uuid:analysis_id>/notes/",
+        review.note_on_answer,
+        name="analysis-note",
+    ),
+    path(
+        "cases/<uuid:case_id>/media/<uuid:asset_id>/notes/", review.note_on_media, name="media-note"
+    ),
+    path("cases/<uuid:case_id>/report/", reports.case_report, name="case-report"),
+    path("search/", reports.search_page, name="search"),
     path("staff/cases/", staff.staff_case_list, name="staff-case-list"),
     # People: staff user administration (admins), and each user's own sign-in settings.
     path("staff/users/", people.user_list, name="staff-users"),

@@ -94,7 +94,7 @@ def test_it_shows_the_case_events_only(client, people):
     audit.record(A.SIGN_IN, actor=people.alice)  # global: not on the case page
     client.force_login(people.alice)
     page = client.get(reverse("case-audit", args=[people.case.id])).content.decode()
-    assert "Case edited" in page and "&quot;title&quot;: &quot;New&quot;" in page
+    assert "Case edited" in page and "<dt>title</dt><dd>New</dd>" in page
     assert "Signed in" not in page.split('id="audit-events"')[1]
 
 

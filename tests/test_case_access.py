@@ -57,6 +57,11 @@ MATRIX = {
     "media-file": ("get", {}, row(OK, OK, OK, staff_bg=OK)),
     "media-derived": ("get", {}, row(OK, OK, OK, staff_bg=OK)),
     "media-delete": ("post", {}, row(REDIRECT, FORBIDDEN, FORBIDDEN)),
+    # Reviewing: marks and notes are comments; a report is reading (and is recorded).
+    "analysis-mark": ("post", {"state": "reviewed"}, row(REDIRECT, REDIRECT, FORBIDDEN)),
+    "analysis-note": ("post", {"text": "Checked."}, row(REDIRECT, REDIRECT, FORBIDDEN)),
+    "media-note": ("post", {"text": "At the door."}, row(REDIRECT, REDIRECT, FORBIDDEN)),
+    "case-report": ("post", {"format": "html"}, row(OK, OK, OK, staff_bg=OK)),
 }
 WEBSOCKET = row(True, True, True, outsider=False, staff=False, staff_bg=True) | {"anonymous": False}
 
@@ -93,7 +98,7 @@ def world(people, django_user_model, monkeypatch):
 
 def url_for(name: str, case_id, analysis, membership) -> str:
     kwargs = {"case_id": case_id}
-    if name in ("analysis-detail", "analysis-reproduce"):
+    if name.startswith("analysis-") and name != "analysis-ask":
         kwargs["analysis_id"] = analysis.id
     if name.startswith("member-") and name not in ("member-list", "member-add"):
         kwargs["membership_id"] = membership.id

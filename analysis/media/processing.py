@@ -13,7 +13,7 @@ import logging
 from dataclasses import asdict
 from pathlib import Path
 
-from analysis import audit, streaming
+from analysis import audit, search, streaming
 from analysis.media import registry, sandbox, storage
 from analysis.media.types import Detected, MediaRejected
 from analysis.models import AuditEvent, MediaAsset
@@ -40,6 +40,7 @@ def process_asset(asset_id) -> MediaAsset | None:
     else:
         if not asset.finish_checking(detected, metadata=metadata, derived=derived):
             storage.remove_derived(asset.id)  # deleted while we worked: leave nothing behind
+    search.index_media(asset)
     streaming.publish_media_status(asset)
     return asset
 

@@ -6,7 +6,7 @@ import logging
 
 from django.db import transaction
 
-from analysis import audit, streaming
+from analysis import audit, search, streaming
 from analysis.media import storage
 from analysis.models import AuditEvent, MediaAsset
 
@@ -27,6 +27,7 @@ def delete(asset: MediaAsset, *, user, request=None) -> bool:
             request=request,
             details={"filename": asset.filename, "size": asset.size, "sha256": asset.sha256},
         )
+        search.index_media(asset)  # a deleted item's name and text leave the index
         transaction.on_commit(lambda: remove_files(asset))
     streaming.publish_media_status(asset)
     return True

@@ -6,12 +6,15 @@ from analysis.models.audit import AuditEvent
 from analysis.models.cases import BreakGlass, Case, Membership
 from analysis.models.llm import LanguageModel, default_sampler
 from analysis.models.media import MediaAsset, MediaUpload
+from analysis.models.review import AnswerMark, ReviewNote
+from analysis.models.search import SearchEntry
 from analysis.models.workers import WorkerHeartbeat
 
 __all__ = [
     "Account",
     "Analysis",
     "AnalysisChunk",
+    "AnswerMark",
     "AuditEvent",
     "BreakGlass",
     "Case",
@@ -20,6 +23,8 @@ __all__ = [
     "MediaAsset",
     "MediaUpload",
     "Membership",
+    "ReviewNote",
+    "SearchEntry",
     "WorkerHeartbeat",
     "default_sampler",
 ]

@@ -52,6 +52,8 @@ class AuditEvent(models.Model):
         ANALYSIS_REQUEUED = "analysis.requeued", "Analysis queued again"
         ANALYSIS_REPRODUCED = "analysis.reproduced", "Analysis reproduced"
         ANALYSIS_VIEWED = "analysis.viewed", "Analysis viewed"
+        ANSWER_MARKED = "analysis.marked", "Answer marked"
+        NOTE_ADDED = "note.added", "Note added"
         AUDIT_EXPORTED = "audit.exported", "Audit trail exported"
         RETENTION_CHANGED = "retention.changed", "Retention changed"
         LEGAL_HOLD_SET = "retention.hold_set", "Legal hold set"

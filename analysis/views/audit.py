@@ -6,7 +6,6 @@ itself an audit event); verify the chain, seals included, on demand.
 
 from __future__ import annotations
 
-import json
 from datetime import datetime, time, timedelta
 
 from django import forms
@@ -20,7 +19,7 @@ from django.utils import timezone
 from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_GET, require_POST
 
-from analysis import access, audit, audit_export
+from analysis import access, audit, audit_display, audit_export
 from analysis.models import AuditEvent, Case
 
 PER_PAGE = 50
@@ -142,7 +141,7 @@ def _page(request: HttpRequest, case: Case | None, result=None) -> HttpResponse:
         "chain": AuditEvent.chain_key_for(case.id if case else None),
         "form": form,
         "page": page,
-        "rows": [(event, _details_text(event.details)) for event in page],
+        "rows": audit_display.rows(list(page)),
         "query": query.urlencode(),
         "result": result,
         # Reviewers and viewers read their case's trail; exporting and verifying stay with
@@ -154,10 +153,6 @@ def _page(request: HttpRequest, case: Case | None, result=None) -> HttpResponse:
     if request.htmx and request.htmx.target == "audit-events":
         template += "#audit-events"
     return render(request, template, context)
-
-
-def _details_text(details) -> str:
-    return json.dumps(details, ensure_ascii=False, sort_keys=True) if details else ""
 
 
 def _verified(request: HttpRequest, case: Case | None) -> HttpResponse:

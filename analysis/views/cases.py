@@ -5,15 +5,16 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Prefetch, Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
-from analysis import access, audit
+from analysis import access, audit, search
 from analysis.forms import AskForm, CaseForm
-from analysis.models import AuditEvent, Case
+from analysis.models import AnswerMark, AuditEvent, Case, ReviewNote
 from analysis.views.media_pages import case_media_context
+from analysis.views.review import review_card
 
 STATUS_EVENTS = {
     "close": AuditEvent.Action.CASE_CLOSED,
@@ -56,6 +57,7 @@ def case_create(request: HttpRequest) -> HttpResponse:
                 request=request,
                 details={"title": case.title, "reference": case.reference},
             )
+            search.index_case(case)
         return redirect("case-detail", case_id=case.id)
     return render(request, "analysis/cases/form.html", {"form": form})
 
@@ -86,6 +88,7 @@ def case_edit(request: HttpRequest, case_id) -> HttpResponse:
                 request=request,
                 details={"changed": changed},
             )
+            search.index_case(found.case)
         messages.success(request, "Case updated.")
         return redirect("case-detail", case_id=found.case.id)
     return render(request, "analysis/cases/form.html", {"form": form, "case": found.case})
@@ -113,30 +116,47 @@ def case_set_status(request: HttpRequest, case_id) -> HttpResponse:
     return redirect("case-detail", case_id=found.case.id)
 
 
+ANSWERS_PER_PAGE = 20
+
+
 def render_case(request: HttpRequest, found: access.CaseAccess, ask_form, status=200):
     case = found.case
-    analyses = case.analyses.select_related("created_by")[:50]
+    analyses = case.analyses.select_related("created_by", "mark__updated_by").prefetch_related(
+        Prefetch("notes", queryset=ReviewNote.objects.select_related("author"))
+    )
+    answers = Paginator(analyses, ANSWERS_PER_PAGE).get_page(request.GET.get("answers"))
+    media = case_media_context(found, request.GET.get("media"))
+    selected = {str(pk) for pk in ask_form.data.getlist("media")} if ask_form.is_bound else set()
     context = {
         "case": case,
         "access": found,
         "can_ask": found.can(access.Action.ASK),
+        "can_comment": found.can(access.Action.COMMENT),
         "can_manage": found.can(access.Action.MANAGE),
         "can_set_status": found.can(access.Action.SET_STATUS),
         "transitions": [verb for verb in Case.TRANSITIONS if case.can_transition(verb)],
         "members": case.memberships.select_related("user").order_by("role", "user__username"),
         "ask_form": ask_form,
-        "cards": [analysis_card(a) for a in analyses],
+        "ask_selected": selected,
+        "answers_page": answers,
+        "cards": [analysis_card(a, prefetched=True) for a in answers],
         "can_audit": found.can(access.Action.AUDIT) or access.is_auditor(request.user),
         # Who did what lately: the case's own audit chain, newest first (no details shown).
         "activity": case.audit_events.select_related("actor").order_by("-seq")[:10],
-        **case_media_context(found),
+        **media,
     }
     return render(request, "analysis/cases/detail.html", context, status=status)
 
 
-def analysis_card(analysis) -> dict:
-    """What one answer card shows: the saved answer, or what has streamed so far."""
+def analysis_card(analysis, prefetched: bool = False) -> dict:
+    """What one answer card shows: the saved answer, or what has streamed so far, with the
+    reviewers' mark and notes (already fetched for a page of cards, fetched here for one)."""
+    if prefetched:
+        mark, notes = getattr(analysis, "mark", None), list(analysis.notes.all())
+        review = {"mark": mark, "notes": notes, "mark_states": AnswerMark.State.choices}
+    else:
+        review = review_card(analysis)
     if analysis.is_finished:
-        return {"analysis": analysis, "text": analysis.answer, "seq": 0}
+        return {"analysis": analysis, "text": analysis.answer, "seq": 0, **review}
     text, seq = analysis.streamed_text()
-    return {"analysis": analysis, "text": text, "seq": seq}
+    return {"analysis": analysis, "text": text, "seq": seq, **review}

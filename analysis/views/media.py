@@ -33,7 +33,9 @@ def media_detail(request: HttpRequest, case_id, asset_id) -> HttpResponse:
     found = access.get_case_or_404(request.user, case_id)
     asset = _asset_or_404(found, asset_id)
     if request.htmx:  # the case page refreshing one card after a live status message
-        return render(request, "analysis/media/card.html", {"item": asset, "case": found.case})
+        media_base = reverse("case-detail", args=[found.case.id]) + "media/"
+        context = {"item": asset, "case": found.case, "media_base": media_base}
+        return render(request, "analysis/media/card.html", context)
     if not asset.is_deleted:
         audit.record(
             AuditEvent.Action.MEDIA_VIEWED, case=found.case, target=asset, request=request,
@@ -41,6 +43,7 @@ def media_detail(request: HttpRequest, case_id, asset_id) -> HttpResponse:
         )  # fmt: skip
     context = page_context(asset, member=found.is_member)
     context.update(case=found.case, access=found, can_delete=found.can(Action.DELETE_MEDIA))
+    context["can_comment"] = found.can(Action.COMMENT)
     return render(request, "analysis/media/detail.html", context)
 
 
@@ -90,9 +93,15 @@ def media_file(request: HttpRequest, case_id, asset_id) -> HttpResponse:
     return _media_headers(response, asset.mime, serving.served_name(asset), download, etag)
 
 
+EMBEDDED = frozenset({"image", "video", "audio", "track"})
+
+
 def _record_access(request, asset: MediaAsset, span: serving.Span, download: bool) -> None:
     # A player asks for many ranges while seeking; the one from byte 0 marks the access.
     if span.start != 0:
+        return
+    # Shown inside the item's page (its player or viewer): that page recorded the view.
+    if not download and request.headers.get("Sec-Fetch-Dest") in EMBEDDED:
         return
     action = AuditEvent.Action.MEDIA_DOWNLOADED if download else AuditEvent.Action.MEDIA_VIEWED
     details = {"via": "file", "bytes": f"{span.start}-{span.end}"}

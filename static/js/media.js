@@ -30,6 +30,31 @@
   }
 
   const player = document.querySelector("[data-player]");
+  // "#t=12.5" (a search hit, a note, a time code in an answer) seeks the player there.
+  const seekTo = (seconds) => {
+    if (!player || !Number.isFinite(seconds)) return;
+    const go = () => { player.currentTime = seconds; };
+    if (player.readyState >= 1) go(); else player.addEventListener("loadedmetadata", go, { once: true });
+  };
+  const fromHash = () => {
+    const match = /^#t=([0-9.]+)/.exec(location.hash);
+    if (match) seekTo(Number(match[1]));
+  };
+  window.addEventListener("hashchange", fromHash);
+  fromHash();
+  const nowButton = document.querySelector("[data-note-now]");
+  if (player && nowButton) {
+    const clock = (t) => {
+      const s = Math.floor(t);
+      return Math.floor(s / 3600) + ":" + String(Math.floor(s / 60) % 60).padStart(2, "0") + ":" + String(s % 60).padStart(2, "0");
+    };
+    nowButton.hidden = false;
+    nowButton.addEventListener("click", () => {
+      const start = document.getElementById("media-note-start");
+      const end = document.getElementById("media-note-end");
+      (start.value ? end : start).value = clock(player.currentTime);
+    });
+  }
   const times = document.getElementById("strip-times");
   if (player && times) {
     const at = JSON.parse(times.textContent);

@@ -121,15 +121,26 @@
       if (done.duplicate) row.say("Already here as “" + done.asset_filename + "”: no second copy was made.", "duplicate");
       else row.say("uploaded: " + done.detected, "done");
       refreshCard(done.asset_url);
+      finished.push(row);
     } catch (e) {
       row.say("Refused: " + e.message, "error");
     }
   }
 
+  // Rows of files that made it leave the drop zone a few seconds after the whole batch is
+  // through (their cards are in the list by then); refused ones stay to be read.
+  const LINGER_MS = 6000;
+  const finished = [];
+  function clearFinished() {
+    if (active || queue.length) return;
+    const leaving = finished.splice(0);
+    setTimeout(() => leaving.forEach((row) => row.el.remove()), LINGER_MS);
+  }
+
   function pump() {
     while (active < PARALLEL && queue.length) {
       active += 1;
-      upload(queue.shift()).finally(() => { active -= 1; pump(); });
+      upload(queue.shift()).finally(() => { active -= 1; pump(); clearFinished(); });
     }
   }
 
