@@ -160,33 +160,52 @@ def fts5_query(query: str) -> str:
 
 
 def _sqlite(query: str, case_ids: list[str], limit: int) -> list[tuple]:
+    """Rank first (bm25 over the matches in visible cases), then cut snippets for the best
+    `limit` only: a snippet costs far more than a rank."""
     marks = ",".join("%s" for _ in case_ids)
-    sql = f"""
-        SELECT e.id, bm25(analysis_search_fts, 2.0, 1.0) AS rank,
-               snippet(analysis_search_fts, 1, %s, %s, '…', 24) AS body_snip,
-               highlight(analysis_search_fts, 0, %s, %s) AS title_hl
-        FROM analysis_search_fts JOIN analysis_searchentry e ON e.id = analysis_search_fts.rowid
+    ranked_sql = f"""
+        SELECT f.rowid, bm25(analysis_search_fts, 2.0, 1.0) AS rank
+        FROM analysis_search_fts f JOIN analysis_searchentry e ON e.id = f.rowid
         WHERE analysis_search_fts MATCH %s AND e.case_id IN ({marks})
         ORDER BY rank LIMIT %s"""  # noqa: S608 (only placeholders are formatted in)
     # Django keeps UUIDs on SQLite as 32 hex characters.
     ids = [c.replace("-", "") for c in case_ids]
+    match = fts5_query(query)
     with connection.cursor() as cur:
-        cur.execute(sql, [OPEN, CLOSE, OPEN, CLOSE, fts5_query(query), *ids, limit])
-        return [(pk, -rank, snip if OPEN in snip else title) for pk, rank, snip, title in cur]
+        cur.execute(ranked_sql, [match, *ids, limit])
+        ranked = cur.fetchall()
+        if not ranked:
+            return []
+        found = ",".join("%s" for _ in ranked)
+        cur.execute(
+            f"""SELECT rowid, snippet(analysis_search_fts, 1, %s, %s, '…', 24),
+                       highlight(analysis_search_fts, 0, %s, %s)
+                FROM analysis_search_fts WHERE analysis_search_fts MATCH %s
+                AND rowid IN ({found})""",  # noqa: S608 (only placeholders are formatted in)
+            [OPEN, CLOSE, OPEN, CLOSE, match, *[pk for pk, _ in ranked]],
+        )
+        snippets = {pk: (snip if OPEN in snip else title) for pk, snip, title in cur}
+    return [(pk, -rank, snippets.get(pk, "")) for pk, rank in ranked]
 
 
 def _postgres(query: str, case_ids: list[str], limit: int) -> list[tuple]:
+    """Rank in the inner query (GIN finds the matches), headline only the best `limit`."""
     sql = """
-        SELECT e.id, ts_rank(to_tsvector('english', e.title || ' ' || e.body), q) AS rank,
+        SELECT e.id, best.rank,
                ts_headline('english', e.title || ' — ' || e.body, q,
                            'StartSel=' || %s || ', StopSel=' || %s
                            || ', MaxWords=30, MinWords=10, MaxFragments=2')
-        FROM analysis_searchentry e, websearch_to_tsquery('english', %s) q
-        WHERE to_tsvector('english', e.title || ' ' || e.body) @@ q
-          AND e.case_id = ANY(%s::uuid[])
-        ORDER BY rank DESC, e.id LIMIT %s"""
+        FROM (
+            SELECT e.id, ts_rank(to_tsvector('english', e.title || ' ' || e.body), q) AS rank
+            FROM analysis_searchentry e, websearch_to_tsquery('english', %s) q
+            WHERE to_tsvector('english', e.title || ' ' || e.body) @@ q
+              AND e.case_id = ANY(%s::uuid[])
+            ORDER BY rank DESC, e.id LIMIT %s
+        ) best
+        JOIN analysis_searchentry e ON e.id = best.id, websearch_to_tsquery('english', %s) q
+        ORDER BY best.rank DESC, e.id"""
     with connection.cursor() as cur:
-        cur.execute(sql, [OPEN, CLOSE, query, case_ids, limit])
+        cur.execute(sql, [OPEN, CLOSE, query, case_ids, limit, query])
         return list(cur.fetchall())
 
 

@@ -33,7 +33,7 @@ def world(people):
     for case, owner in ((people.case, people.alice), (other, people.mallory)):
         make_asset(case, owner, samples.pdf(["The invoice total.", "A forklift at the dock."]),
                    f"contract-{owner.username}.pdf")  # fmt: skip
-        make_asset(case, owner, "The seatbelt was fastened.\n".encode(), "statement.txt")
+        make_asset(case, owner, b"The seatbelt was fastened.\n", "statement.txt")
         _answer(case, owner, "What is at the dock?", "A forklift [00:00:03], per the invoice.")
     return people, other
 
@@ -100,8 +100,8 @@ def test_the_query_uses_the_full_text_index(world):
         if connection.vendor == "postgresql":
             cur.execute("SET enable_seqscan = off")
             cur.execute(
-                "EXPLAIN SELECT id FROM analysis_searchentry WHERE "
-                "to_tsvector('english', title || ' ' || body) @@ websearch_to_tsquery('english', %s)",
+                "EXPLAIN SELECT id FROM analysis_searchentry WHERE to_tsvector('english', "
+                "title || ' ' || body) @@ websearch_to_tsquery('english', %s)",
                 ["forklift"],
             )
             plan = " ".join(r[0] for r in cur.fetchall())
