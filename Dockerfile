@@ -33,9 +33,11 @@ RUN --mount=type=cache,target=/root/.cache/pip \
 
 FROM ${RUNTIME_IMAGE}
 ENV DEBIAN_FRONTEND=noninteractive
-# libgomp: llama.cpp's CPU threads; the venv's python is a link to this python3.
+# libgomp: llama.cpp's CPU threads; pango: WeasyPrint's PDF reports; the venv's python is a
+# link to this python3.
 RUN apt-get update \
     && apt-get install -y --no-install-recommends python3 libgomp1 ca-certificates \
+       libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-core \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --create-home --uid 10001 gemma \
     && mkdir -p /data/var /data/media \

@@ -125,3 +125,15 @@ def test_the_search_page_shows_highlighted_hits(client, world):
     assert "Transaction elsewhere" not in page
     empty = client.get(reverse("search"), {"q": "hovercraft"}).content.decode()
     assert "Nothing found for" in empty
+
+
+def test_rebuild_search_index_restores_what_was_lost(world):
+    from django.core.management import call_command
+
+    people, _ = world
+    before = sorted(SearchEntry.objects.values_list("kind", "title"))
+    SearchEntry.objects.all().delete()
+    assert search.search(people.alice, "forklift") == []
+    call_command("rebuild_search_index", stdout=open("/dev/null", "w"))  # noqa: SIM115
+    assert sorted(SearchEntry.objects.values_list("kind", "title")) == before
+    assert search.search(people.alice, "forklift")

@@ -6,6 +6,47 @@ from django.conf import settings
 from django.db import migrations, models
 
 
+# The full-text indexes are the database's own, so they are written per database here.
+SQLITE_UP = [
+    """CREATE VIRTUAL TABLE analysis_search_fts USING fts5(
+        title, body, content='analysis_searchentry', content_rowid='id',
+        tokenize='porter unicode61 remove_diacritics 2')""",
+    """CREATE TRIGGER analysis_search_ai AFTER INSERT ON analysis_searchentry BEGIN
+        INSERT INTO analysis_search_fts(rowid, title, body) VALUES (new.id, new.title, new.body);
+    END""",
+    """CREATE TRIGGER analysis_search_ad AFTER DELETE ON analysis_searchentry BEGIN
+        INSERT INTO analysis_search_fts(analysis_search_fts, rowid, title, body)
+        VALUES ('delete', old.id, old.title, old.body);
+    END""",
+    """CREATE TRIGGER analysis_search_au AFTER UPDATE ON analysis_searchentry BEGIN
+        INSERT INTO analysis_search_fts(analysis_search_fts, rowid, title, body)
+        VALUES ('delete', old.id, old.title, old.body);
+        INSERT INTO analysis_search_fts(rowid, title, body) VALUES (new.id, new.title, new.body);
+    END""",
+]
+SQLITE_DOWN = [
+    "DROP TRIGGER IF EXISTS analysis_search_au",
+    "DROP TRIGGER IF EXISTS analysis_search_ad",
+    "DROP TRIGGER IF EXISTS analysis_search_ai",
+    "DROP TABLE IF EXISTS analysis_search_fts",
+]
+POSTGRES_UP = [
+    """CREATE INDEX analysis_search_tsv ON analysis_searchentry
+       USING GIN (to_tsvector('english', title || ' ' || body))""",
+]
+POSTGRES_DOWN = ["DROP INDEX IF EXISTS analysis_search_tsv"]
+
+
+def _run(statements):
+    def run(apps, schema_editor):
+        vendor = schema_editor.connection.vendor
+        for sql in statements.get(vendor, []):
+            schema_editor.execute(sql)
+
+    return run
+
+
+
 class Migration(migrations.Migration):
 
     dependencies = [
@@ -74,52 +115,8 @@ class Migration(migrations.Migration):
             model_name='searchentry',
             index=models.Index(fields=['case', 'kind'], name='analysis_se_case_id_4654f4_idx'),
         ),
+        migrations.RunPython(
+            _run({"sqlite": SQLITE_UP, "postgresql": POSTGRES_UP}),
+            _run({"sqlite": SQLITE_DOWN, "postgresql": POSTGRES_DOWN}),
+        ),
     ]
-
-
-# The full-text indexes are the database's own, so they are written per database here.
-SQLITE_UP = [
-    """CREATE VIRTUAL TABLE analysis_search_fts USING fts5(
-        title, body, content='analysis_searchentry', content_rowid='id',
-        tokenize='porter unicode61 remove_diacritics 2')""",
-    """CREATE TRIGGER analysis_search_ai AFTER INSERT ON analysis_searchentry BEGIN
-        INSERT INTO analysis_search_fts(rowid, title, body) VALUES (new.id, new.title, new.body);
-    END""",
-    """CREATE TRIGGER analysis_search_ad AFTER DELETE ON analysis_searchentry BEGIN
-        INSERT INTO analysis_search_fts(analysis_search_fts, rowid, title, body)
-        VALUES ('delete', old.id, old.title, old.body);
-    END""",
-    """CREATE TRIGGER analysis_search_au AFTER UPDATE ON analysis_searchentry BEGIN
-        INSERT INTO analysis_search_fts(analysis_search_fts, rowid, title, body)
-        VALUES ('delete', old.id, old.title, old.body);
-        INSERT INTO analysis_search_fts(rowid, title, body) VALUES (new.id, new.title, new.body);
-    END""",
-]
-SQLITE_DOWN = [
-    "DROP TRIGGER IF EXISTS analysis_search_au",
-    "DROP TRIGGER IF EXISTS analysis_search_ad",
-    "DROP TRIGGER IF EXISTS analysis_search_ai",
-    "DROP TABLE IF EXISTS analysis_search_fts",
-]
-POSTGRES_UP = [
-    """CREATE INDEX analysis_search_tsv ON analysis_searchentry
-       USING GIN (to_tsvector('english', title || ' ' || body))""",
-]
-POSTGRES_DOWN = ["DROP INDEX IF EXISTS analysis_search_tsv"]
-
-
-def _run(statements):
-    def run(apps, schema_editor):
-        vendor = schema_editor.connection.vendor
-        for sql in statements.get(vendor, []):
-            schema_editor.execute(sql)
-
-    return run
-
-
-Migration.operations.append(
-    migrations.RunPython(
-        _run({"sqlite": SQLITE_UP, "postgresql": POSTGRES_UP}),
-        _run({"sqlite": SQLITE_DOWN, "postgresql": POSTGRES_DOWN}),
-    )
-)
