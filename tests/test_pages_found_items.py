@@ -18,8 +18,16 @@ pytestmark = pytest.mark.django_db
 def test_media_facts_have_labels_and_units():
     rows = dict(
         metadata_rows(
-            {"has_audio": True, "duration": 5.0, "bit_rate": 108833, "sample_rate": 16000,
-             "channels": 2, "width": 1920, "fps": 29.97, "strip_times": [0, 1]}  # fmt: skip
+            {
+                "has_audio": True,
+                "duration": 5.0,
+                "bit_rate": 108833,
+                "sample_rate": 16000,
+                "channels": 2,
+                "width": 1920,
+                "fps": 29.97,
+                "strip_times": [0, 1],
+            }  # fmt: skip
         )
     )
     assert rows == {
