@@ -1,13 +1,13 @@
 """A case report for 200 items and 200 answers: time and peak memory, HTML and PDF.
 
-RSS growth is the process's high-water mark rising during the traced run (PDF after HTML:
-what the PDF needs beyond the HTML's peak).
+Peak RSS growth is how far the process's high-water mark rose during that export (run one
+format per process, `--formats pdf`, for each format's own peak).
 
     .venv/bin/python bench/report.py [--items 200] [--answers 200]
 
 Each item has a real JPEG thumbnail on disk (embedded in the report); each answer a
-reproducibility record, a mark and a note. Prints render time, the report's size, Python's
-peak allocation (tracemalloc) and the process's peak RSS growth, per format.
+reproducibility record, a mark and a note. Prints render time, the report's size and the
+process's peak RSS growth per format (with --trace also Python's peak allocation).
 """
 
 from __future__ import annotations
@@ -100,35 +100,46 @@ def make_case(user, n_items: int, n_answers: int) -> Case:
     return case
 
 
-def measure(case, user, fmt: str) -> tuple[float, int, int, int]:
-    """Time without tracing (tracemalloc slows Python several times), then memory."""
+def measure(case, user, fmt: str) -> tuple[float, int, int]:
+    """Time, size, and Python's peak allocation of one export (tracing slows Python down, so
+    the time comes from an untraced run first)."""
     started = time.perf_counter()
     made = report.export(case, fmt=fmt, user=user)
     elapsed = time.perf_counter() - started
-    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    if not TRACE:
+        return elapsed, len(made.content), 0
     tracemalloc.start()
     report.export(case, fmt=fmt, user=user)
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
-    rss_growth = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss_before
-    return elapsed, len(made.content), peak, rss_growth * 1024
+    return elapsed, len(made.content), peak
 
 
 def main() -> None:
+    global TRACE
     parser = argparse.ArgumentParser()
     parser.add_argument("--items", type=int, default=200)
     parser.add_argument("--answers", type=int, default=200)
+    parser.add_argument("--formats", default="html,pdf")
+    parser.add_argument("--trace", action="store_true", help="also Python's peak (slow)")
     args = parser.parse_args()
+    TRACE = args.trace
     logging.getLogger("weasyprint").setLevel(logging.WARNING)  # no line per page laid out
     user = get_user_model().objects.create_user("bench", password="x")
     case = make_case(user, args.items, args.answers)
     print(f"database: {connection.vendor}; {args.items} items, {args.answers} answers")
-    for fmt in ("html", "pdf"):
-        elapsed, size, peak, rss = measure(case, user, fmt)
+    for fmt in args.formats.split(","):
+        rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        elapsed, size, peak = measure(case, user, fmt)
+        rss = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss_before) * 1024
+        traced = f"  Python peak {peak / 2**20:6.1f} MiB" if TRACE else ""
         print(
             f"{fmt:4}: {elapsed:6.2f} s  {size / 1024:8.1f} KB  "
-            f"Python peak {peak / 2**20:6.1f} MiB  RSS growth {rss / 2**20:6.1f} MiB"
+            f"peak RSS growth {rss / 2**20:6.1f} MiB{traced}"
         )
+
+
+TRACE = False
 
 
 if __name__ == "__main__":
