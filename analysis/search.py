@@ -1,11 +1,11 @@
 """Full-text search across the cases a user may see.
 
-The index is the database's own: on PostgreSQL a GIN index over
-`to_tsvector('english', title || ' ' || body)` ranked with ts_rank and highlighted with
-ts_headline; on SQLite an FTS5 table over the same rows (kept in step by triggers), ranked
-with bm25() and highlighted with snippet(). Both are created by the migration; neither
-query scans with LIKE. What a row points at (an answer, a document page, a note's time
-code) is kept on the row, so a hit links to the exact place.
+The index is the database's own. On PostgreSQL: a GIN index over a stored generated column
+`search_tsv = to_tsvector('english', title || ' ' || body)`, ranked with ts_rank and
+highlighted with ts_headline. On SQLite: an FTS5 table over the same rows (kept in step by
+triggers), ranked with bm25() and highlighted with snippet(). Both are created by the
+migration; neither query scans with LIKE. What a row points at (an answer, a document page,
+a note's time code) is kept on the row, so a hit links to the exact place.
 
 Indexing is called explicitly by the code that changes the source (case saved, item
 processed or deleted, answer finished, note added), never from signals.
@@ -196,9 +196,9 @@ def _postgres(query: str, case_ids: list[str], limit: int) -> list[tuple]:
                            'StartSel=' || %s || ', StopSel=' || %s
                            || ', MaxWords=30, MinWords=10, MaxFragments=2')
         FROM (
-            SELECT e.id, ts_rank(to_tsvector('english', e.title || ' ' || e.body), q) AS rank
+            SELECT e.id, ts_rank(e.search_tsv, q) AS rank
             FROM analysis_searchentry e, websearch_to_tsquery('english', %s) q
-            WHERE to_tsvector('english', e.title || ' ' || e.body) @@ q
+            WHERE e.search_tsv @@ q
               AND e.case_id = ANY(%s::uuid[])
             ORDER BY rank DESC, e.id LIMIT %s
         ) best

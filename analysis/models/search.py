@@ -1,8 +1,8 @@
 """The search index: one row per searchable passage, with where it points.
 
 Rows are written by analysis/search.py when a case, an item or an answer changes; the
-full-text index over them is the database's own (PostgreSQL GIN over a tsvector, SQLite
-FTS5), created in the migration.
+full-text index over them is the database's own (PostgreSQL: a stored generated tsvector
+column `search_tsv` with a GIN index; SQLite: an FTS5 table), created in the migration.
 """
 
 from __future__ import annotations
