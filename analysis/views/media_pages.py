@@ -14,7 +14,6 @@ from analysis import access
 from analysis.media import registry
 from analysis.models import MediaAsset
 
-
 MEDIA_PER_PAGE = 24
 
 
