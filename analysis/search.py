@@ -79,7 +79,7 @@ def index_media(asset: MediaAsset) -> None:
 
 def document_pages(asset: MediaAsset) -> list[str]:
     """Extracted page texts of a PDF, or a text file as its one page; [] for other kinds."""
-    if asset.kind != MediaAsset.Kind.DOCUMENT or not asset.is_ready:
+    if asset.kind != "document" or not asset.is_ready:
         return []
     try:
         if asset.mime == "application/pdf" and asset.derived.get("text"):
