@@ -106,7 +106,11 @@ class CaseConsumer(AsyncJsonWebsocketConsumer):
         lapsed = self.access_until is not None and timezone.now() >= self.access_until
         if (stale or lapsed) and not await self._recheck():
             return
-        await self.send_json(_client_message(event))
+        # The publisher encoded the JSON once for every socket on the case.
+        if "json" in event:
+            await self.send(text_data=event["json"])
+        else:
+            await self.send_json(_client_message(event))
 
     async def _recheck(self, accepted: bool = True) -> bool:
         """Ask access.py again; close the socket (when open) if the answer is now no."""
@@ -159,4 +163,6 @@ def _refusal(content) -> dict | None:
 
 def _client_message(event: dict) -> dict:
     """Channel-layer event → the JSON the browser sees ("analysis.tokens" → "tokens")."""
-    return {**event, "type": event["type"].removeprefix("analysis.")}
+    client = {**event, "type": event["type"].removeprefix("analysis.")}
+    client.pop("json", None)
+    return client

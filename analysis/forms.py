@@ -5,7 +5,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db.models import Q
 
-from analysis.models import Case, MediaAsset, Membership
+from analysis.models import Analysis, Case, MediaAsset, Membership, PromptTemplate
 
 
 class CaseForm(forms.ModelForm):
@@ -24,11 +24,22 @@ class AskForm(forms.Form):
 
     def __init__(self, *args, case: Case | None = None, **kwargs) -> None:
         super().__init__(*args, **kwargs)
+        self.case = case
         # Built here, not at import, so the limit follows settings (and test overrides).
         self.fields["question"] = forms.CharField(
             strip=True,
+            required=False,  # a template may ask it
             max_length=settings.QUESTION_MAX_CHARS,
             widget=forms.Textarea(attrs={"rows": 3, "placeholder": "Ask about this case…"}),
+        )
+        templates = PromptTemplate.for_case(case) if case else PromptTemplate.objects.none()
+        self.fields["template"] = forms.ModelChoiceField(
+            queryset=templates, required=False, empty_label="Free question", label="Template"
+        )
+        # A follow-up names the turn it continues (same case only).
+        previous = case.analyses.all() if case else Analysis.objects.none()
+        self.fields["follows"] = forms.ModelChoiceField(
+            queryset=previous, required=False, widget=forms.HiddenInput
         )
         # The items the question is about: only this case's, only those ready for the model.
         ready = MediaAsset.objects.none()
@@ -38,6 +49,137 @@ class AskForm(forms.Form):
             queryset=ready, required=False, widget=forms.CheckboxSelectMultiple, label="About"
         )
         self.fields["media"].label_from_instance = lambda a: f"{a.filename} ({a.kind})"
+
+    def clean(self) -> dict:
+        data = super().clean()
+        template, media = data.get("template"), list(data.get("media") or [])
+        if template is not None:
+            kinds = {asset.kind for asset in media}
+            if template.media_kinds and not kinds <= set(template.media_kinds):
+                self.add_error(
+                    "template",
+                    f"“{template.name}” applies to {', '.join(template.media_kinds)} only.",
+                )
+            if not data.get("question"):
+                data["question"] = template.fill(self.case, media[0] if media else None)
+        if not data.get("question"):
+            self.add_error("question", "Type a question or pick a template.")
+        return data
+
+    def thread_media(self) -> list:
+        """A follow-up is about what its thread is about: the first turn's items."""
+        follows = self.cleaned_data.get("follows")
+        if follows is not None:
+            return list(follows.thread_root().media.all())
+        return list(self.cleaned_data["media"])
+
+
+class BatchForm(forms.Form):
+    """One template over many items: each item becomes its own job."""
+
+    template = forms.ModelChoiceField(queryset=PromptTemplate.objects.none())
+
+    def __init__(self, *args, case: Case, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.case = case
+        self.fields["template"].queryset = PromptTemplate.for_case(case)
+        self.fields["media"] = forms.ModelMultipleChoiceField(
+            queryset=case.media.filter(status=MediaAsset.Status.READY).order_by("created_at"),
+            widget=forms.CheckboxSelectMultiple,
+            label="Items",
+        )
+        self.fields["media"].label_from_instance = lambda a: f"{a.filename} ({a.kind})"
+
+    def clean(self) -> dict:
+        data = super().clean()
+        template, media = data.get("template"), data.get("media") or []
+        if template is not None and media:
+            wrong = [a.filename for a in media if not template.applies_to(a.kind)]
+            if wrong:
+                self.add_error(
+                    "media", f"“{template.name}” does not apply to: {', '.join(wrong[:5])}."
+                )
+            if len(media) > settings.BATCH_MAX_ITEMS:
+                self.add_error("media", f"At most {settings.BATCH_MAX_ITEMS} items a batch.")
+        return data
+
+
+class TemplateForm(forms.ModelForm):
+    """A prompt template; the JSON fields are typed as JSON text and checked here."""
+
+    media_kinds = forms.MultipleChoiceField(
+        choices=[(k, k) for k in ("image", "audio", "video", "document")],
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="None ticked: any item, and questions without media.",
+    )
+
+    class Meta:
+        model = PromptTemplate
+        fields = ["name", "text", "media_kinds", "sampler", "response_schema"]
+        widgets = {"text": forms.Textarea(attrs={"rows": 4})}
+        help_texts = {
+            "text": "Placeholders: {item}, {kind}, {case}, {reference}.",
+            "sampler": 'Overrides, e.g. {"temperature": 0, "max_tokens": 400}.',
+            "response_schema": "Optional JSON schema: the answer is then JSON, shown as a table.",
+        }
+
+    def __init__(self, *args, case: Case | None = None, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.case = case
+        self.fields["sampler"].required = False
+        self.fields["response_schema"].required = False
+        if not self.instance.pk:
+            self.fields["sampler"].initial = {"temperature": 0.0}
+
+    def clean_name(self) -> str:
+        name = self.cleaned_data["name"].strip()
+        clash = PromptTemplate.objects.filter(case=self.case, name__iexact=name)
+        if self.instance.pk:
+            clash = clash.exclude(pk=self.instance.pk)
+        if clash.exists():
+            raise forms.ValidationError(f"A template named “{name}” exists already.")
+        return name
+
+    def clean_text(self) -> str:
+        from analysis.models.templates import unknown_placeholders
+
+        text = self.cleaned_data["text"]
+        if unknown := unknown_placeholders(text):
+            raise forms.ValidationError(f"Unknown placeholders: {', '.join(unknown)}.")
+        return text
+
+    def clean_sampler(self) -> dict:
+        from analysis.inference.types import Sampler
+
+        value = self.cleaned_data.get("sampler") or {}
+        if not isinstance(value, dict):
+            raise forms.ValidationError("Sampler settings are a JSON object.")
+        known = set(Sampler().as_dict())
+        if unknown := sorted(set(value) - known):
+            raise forms.ValidationError(f"Unknown sampler settings: {', '.join(unknown)}.")
+        try:
+            Sampler.from_dict(value)
+        except (TypeError, ValueError) as exc:
+            raise forms.ValidationError(f"Bad sampler value: {exc}") from exc
+        return value
+
+    def clean_response_schema(self) -> dict | None:
+        from analysis.inference import structured
+        from analysis.inference.types import EngineError
+
+        schema = self.cleaned_data.get("response_schema")
+        if schema in (None, "", {}):
+            return None
+        if not isinstance(schema, dict):
+            raise forms.ValidationError("The schema is a JSON object.")
+        try:
+            # Refused here, not when a job runs (the grammar itself is built by the worker:
+            # the web process never imports llama.cpp).
+            structured.check_schema(schema)
+        except EngineError as exc:
+            raise forms.ValidationError(str(exc)) from exc
+        return schema
 
 
 class MemberAddForm(forms.Form):

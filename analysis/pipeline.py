@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import time
-from collections.abc import Callable
+import threading
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Q
 
 from analysis import audit, heartbeat, recovery, search, streaming
@@ -18,7 +17,8 @@ from analysis.models import Analysis, AuditEvent, LanguageModel
 
 log = logging.getLogger(__name__)
 # How often a running job asks the database whether it was cancelled: one cheap indexed
-# query per interval, whatever the token rate. The engine asks between every two tokens.
+# query per interval, whatever the token rate, on a thread of its own. The engine reads the
+# answer (a flag) between every two tokens.
 CANCEL_CHECK_SECONDS = 0.2
 
 
@@ -43,6 +43,7 @@ def run_analysis(analysis_id) -> None:
     with heartbeat.holding(analysis) as held:
         _answer(analysis, held)
     streaming.publish_status(analysis)
+    streaming.drain()  # the final word reaches the watchers before the next job starts
 
 
 def _answer(analysis: Analysis, held: heartbeat.Held) -> None:
@@ -52,6 +53,7 @@ def _answer(analysis: Analysis, held: heartbeat.Held) -> None:
         held.tokens += 1
         stream.push(token)
 
+    watch = StopWatch(analysis)
     try:
         if reason := _changed_media(analysis):
             raise EngineError(reason)
@@ -60,7 +62,8 @@ def _answer(analysis: Analysis, held: heartbeat.Held) -> None:
         spec = registry.spec_for_record(request.replay) if request.replay else None
         engine = get_engine(spec) if spec else get_engine()
         held.model_name = engine.name
-        result = engine.generate(request, on_token=on_token, should_stop=_stop_watch(analysis))
+        result = engine.generate(request, on_token=on_token, should_stop=watch.stopped)
+        watch.close()
         stream.flush()
         if result.finish_reason == "cancelled" and _stopping(analysis):
             recovery.give_back(analysis)  # the worker is stopping: run it again after
@@ -80,6 +83,8 @@ def _answer(analysis: Analysis, held: heartbeat.Held) -> None:
         log.exception("analysis %s failed", analysis.id)
         stream.flush()
         fail(analysis, f"Internal error: {type(exc).__name__}: {exc}")
+    finally:
+        watch.close()
 
 
 def _stopping(analysis: Analysis) -> bool:
@@ -136,25 +141,39 @@ def _claim(analysis: Analysis) -> bool:
     return started
 
 
-def _stop_watch(analysis: Analysis) -> Callable[[], bool]:
-    """True once the worker is stopping, the job was cancelled, or this process lost the
-    claim (the sweep took it back from a worker it believed dead)."""
-    next_check = 0.0
-    rows = Analysis.objects.filter(pk=analysis.pk)
-    held = Q(status=Analysis.Status.RUNNING, worker=analysis.worker, worker_pid=analysis.worker_pid)
-    stop = Q(cancel_requested=True) | ~held
+class StopWatch:
+    """Asks the database, on its own thread, whether the job must stop: cancelled, or this
+    process lost the claim (the sweep took it back from a worker it believed dead). The
+    decode thread only reads a flag between tokens (and whether the worker is stopping)."""
 
-    def should_stop() -> bool:
-        nonlocal next_check
-        if heartbeat.shutting_down.is_set():
-            return True
-        now = time.monotonic()
-        if now < next_check:
-            return False
-        next_check = now + CANCEL_CHECK_SECONDS
-        return rows.filter(stop).exists()
+    def __init__(self, analysis: Analysis, every: float | None = None) -> None:
+        self.every = CANCEL_CHECK_SECONDS if every is None else every
+        held = Q(status=Analysis.Status.RUNNING, worker=analysis.worker,
+                 worker_pid=analysis.worker_pid)  # fmt: skip
+        self._rows = Analysis.objects.filter(pk=analysis.pk).filter(
+            Q(cancel_requested=True) | ~held
+        )
+        self._stop, self._done = threading.Event(), threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="stop-watch", daemon=True)
+        self._thread.start()
 
-    return should_stop
+    def stopped(self) -> bool:
+        return self._stop.is_set() or heartbeat.shutting_down.is_set()
+
+    def _watch(self) -> None:
+        try:
+            while not self._done.wait(max(self.every, 0.005)):
+                if self._rows.exists():
+                    self._stop.set()
+                    return
+        except Exception:  # noqa: BLE001 - a lost check must not end the job
+            log.warning("cancel check failed", exc_info=True)
+        finally:
+            connection.close()  # this thread's own connection
+
+    def close(self) -> None:
+        self._done.set()
+        self._thread.join(timeout=2)
 
 
 def _keep_record(analysis: Analysis, engine, result) -> None:

@@ -8,12 +8,14 @@ everything after its last sequence number. The WebSocket is a fast path; the log
 
 from __future__ import annotations
 
+import asyncio
+import json
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable
 
-from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db.models import Max
@@ -83,6 +85,76 @@ def user_group(user_id) -> str:
     return f"user.{user_id}"
 
 
+class Publisher:
+    """Sends channel-layer messages from one background thread with its own event loop.
+
+    The caller (the decode thread, a view) only hands the message over: `group_send` runs on
+    a loop that lives as long as the process, so the layer's Redis connections stay open
+    instead of one new connection per call (what `async_to_sync` costs), and the JSON the
+    browsers get is encoded once here, not once per open socket. Messages keep their order.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._queue: asyncio.Queue | None = None
+        self._pid = 0
+
+    def _started(self) -> tuple[asyncio.AbstractEventLoop, asyncio.Queue]:
+        with self._lock:
+            if self._loop is None or self._pid != os.getpid():  # a forked child starts anew
+                loop = asyncio.new_event_loop()
+                queue: asyncio.Queue = asyncio.Queue()
+                threading.Thread(
+                    target=self._serve, args=(loop, queue), name="stream-publisher", daemon=True
+                ).start()
+                self._loop, self._queue, self._pid = loop, queue, os.getpid()
+            return self._loop, self._queue
+
+    @staticmethod
+    def _serve(loop: asyncio.AbstractEventLoop, queue: asyncio.Queue) -> None:
+        asyncio.set_event_loop(loop)
+        loop.run_until_complete(Publisher._pump(queue))
+
+    @staticmethod
+    async def _pump(queue: asyncio.Queue) -> None:
+        while True:
+            group, message = await queue.get()
+            try:
+                # Tests swap the layer between runs: look it up per message (a dict lookup).
+                await get_channel_layer().group_send(group, _encoded(message))
+            except Exception as exc:  # noqa: BLE001 - the stream must never break the job
+                _layer_state.failed(exc)
+            else:
+                _layer_state.sent()
+            finally:
+                queue.task_done()
+
+    def send(self, group: str, message: dict) -> None:
+        loop, queue = self._started()
+        loop.call_soon_threadsafe(queue.put_nowait, (group, message))
+
+    def drain(self, timeout: float = 5.0) -> bool:
+        """Wait until everything handed over was sent (end of a job: the final status)."""
+        loop, queue = self._started()
+        future = asyncio.run_coroutine_threadsafe(queue.join(), loop)
+        try:
+            future.result(timeout)
+        except TimeoutError:
+            future.cancel()
+            return False
+        return True
+
+
+publisher = Publisher()
+
+
+def _encoded(message: dict) -> dict:
+    """The browser's JSON, encoded once for every socket that forwards it."""
+    client = {**message, "type": message["type"].removeprefix("analysis.")}
+    return {**message, "json": json.dumps(client, separators=(",", ":"))}
+
+
 def _send(case_id, message: dict) -> None:
     """Best effort by design: a lost message is recovered from the log on resume."""
     _send_to(case_group(case_id), message)
@@ -91,13 +163,11 @@ def _send(case_id, message: dict) -> None:
 def _send_to(group: str, message: dict) -> None:
     if not _layer_state.may_send():
         return
-    layer = get_channel_layer()
-    try:
-        async_to_sync(layer.group_send)(group, message)
-    except Exception as exc:  # noqa: BLE001 - the stream must never break the job
-        _layer_state.failed(exc)
-    else:
-        _layer_state.sent()
+    publisher.send(group, message)
+
+
+def drain(timeout: float = 5.0) -> bool:
+    return publisher.drain(timeout)
 
 
 def status_message(analysis: Analysis) -> dict:
@@ -108,6 +178,7 @@ def status_message(analysis: Analysis) -> dict:
         "label": analysis.status_label,
         "attempt": analysis.attempts,
         "error": analysis.error,
+        "batch": str(analysis.batch_id) if analysis.batch_id else None,
     }
 
 
@@ -150,7 +221,7 @@ def chunks_after(analysis: Analysis, after: int) -> list[dict]:
     return [_tokens_message(analysis, seq, text) for seq, text in rows]
 
 
-def _tokens_message(analysis: Analysis, seq: int, text: str) -> dict:
+def _tokens_message(analysis: Analysis, seq: int, text: str, **live) -> dict:
     # The attempt tells a page that an answer started over (a retry): it drops the old text.
     return {
         "type": "analysis.tokens",
@@ -158,6 +229,7 @@ def _tokens_message(analysis: Analysis, seq: int, text: str) -> dict:
         "attempt": analysis.attempts,
         "seq": seq,
         "text": text,
+        **live,
     }
 
 
@@ -176,18 +248,36 @@ class TokenStream:
         self.seq = analysis.chunks.aggregate(last=Max("seq"))["last"] or 0
         self._buffer: list[str] = []
         self._last_flush = clock()
+        self._started = self._last_flush
+        self._first_at: float | None = None
+        self.tokens = 0
 
     def push(self, token: str) -> None:
         self._buffer.append(token)
-        if self.clock() - self._last_flush >= self.interval:
+        self.tokens += 1
+        if self._first_at is None:
+            # The first token goes out at once: the reviewer sees the answer start.
+            self._first_at = self.clock()
+            self.flush()
+        elif self.clock() - self._last_flush >= self.interval:
             self.flush()
 
+    def _live(self, now: float) -> dict:
+        """Speed and elapsed time, for the card while it streams (not kept in the log)."""
+        decoding = now - (self._first_at or now)
+        rate = (self.tokens - 1) / decoding if decoding > 0 and self.tokens > 1 else 0.0
+        elapsed = round(now - self._started, 2)
+        # "at": when the batch left, on the wall clock, so a viewer can tell its delay.
+        return {"tokens": self.tokens, "rate": round(rate, 1), "elapsed": elapsed,
+                "at": round(time.time(), 4)}  # fmt: skip
+
     def flush(self) -> None:
-        self._last_flush = self.clock()
+        now = self._last_flush = self.clock()
         text = "".join(self._buffer)
         if not text:
             return
         self._buffer.clear()
         self.seq += 1
         AnalysisChunk.objects.create(analysis=self.analysis, seq=self.seq, text=text)
-        _send(self.analysis.case_id, _tokens_message(self.analysis, self.seq, text))
+        message = _tokens_message(self.analysis, self.seq, text, **self._live(now))
+        _send(self.analysis.case_id, message)

@@ -6,6 +6,7 @@ from analysis.views import (
     account,
     analyses,
     audit,
+    batches,
     cases,
     media,
     members,
@@ -13,9 +14,11 @@ from analysis.views import (
     reports,
     review,
     staff,
+    steering,
     uploads,
 )
 from analysis.views import models as model_views
+from analysis.views import prompt_templates as templates
 
 # Every route under "cases/<uuid:case_id>/" must appear in tests/test_case_access.py's matrix.
 # tests/test_attack_routes.py finds every route by itself and attacks it with foreign ids.
@@ -129,6 +132,44 @@ urlpatterns = [
         audit.case_audit_export,
         {"fmt": "json"},
         name="case-audit-json",
+    ),
+    # The reviewer's workflow: steer questions, the shared queue, templates, batches.
+    path(
+        "cases/<uuid:case_id>/analyses/<uuid:analysis_id>/cancel/",
+        steering.cancel,
+        name="analysis-cancel",
+    ),
+    path(
+        "cases/<uuid:case_id>/analyses/<uuid:analysis_id>/retry/",
+        steering.retry,
+        name="analysis-retry",
+    ),
+    path("cases/<uuid:case_id>/queue/", steering.case_queue, name="case-queue"),
+    path("jobs/", steering.jobs, name="jobs"),
+    path("cases/<uuid:case_id>/templates/", templates.template_list, name="case-templates"),
+    path(
+        "cases/<uuid:case_id>/templates/<int:template_id>/",
+        templates.template_edit,
+        name="case-template-edit",
+    ),
+    path(
+        "cases/<uuid:case_id>/templates/<int:template_id>/delete/",
+        templates.template_delete,
+        name="case-template-delete",
+    ),
+    path("staff/templates/", templates.template_list, name="staff-templates"),
+    path("staff/templates/<int:template_id>/", templates.template_edit, name="staff-template-edit"),
+    path(
+        "staff/templates/<int:template_id>/delete/",
+        templates.template_delete,
+        name="staff-template-delete",
+    ),
+    path("cases/<uuid:case_id>/batches/", batches.batch_create, name="batch-create"),
+    path("cases/<uuid:case_id>/batches/<uuid:batch_id>/", batches.batch_row, name="batch-row"),
+    path(
+        "cases/<uuid:case_id>/batches/<uuid:batch_id>/export.csv",
+        batches.batch_csv,
+        name="batch-csv",
     ),
     path("audit/", audit.global_audit, name="audit-global"),
     path("audit/verify/", audit.global_audit_verify, name="audit-global-verify"),

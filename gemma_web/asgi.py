@@ -14,6 +14,7 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from analysis.routing import websocket_urlpatterns  # noqa: E402
 from gemma_web.body_limit import BodyLimit  # noqa: E402
 from gemma_web.chunk_put import ChunkPut  # noqa: E402
+from gemma_web.gc_tuning import settle  # noqa: E402
 from gemma_web.ws_origin import SameOriginValidator  # noqa: E402
 
 application = ProtocolTypeRouter(
@@ -25,3 +26,5 @@ application = ProtocolTypeRouter(
         "websocket": SameOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
     }
 )
+# Everything is imported: what lives now lives for the process (no collector pauses on it).
+settle()

@@ -41,7 +41,10 @@ def _preload_model(beat) -> None:
     Only workers started with GEMMA_PRELOAD_MODEL=1 (the inference queue) do this; a failure is
     logged and each task then fails with the reason instead of the worker refusing to start.
     """
+    from gemma_web.gc_tuning import settle
+
     if os.environ.get("GEMMA_PRELOAD_MODEL") != "1":
+        settle()
         return
     from analysis.inference.engine import EngineError, get_engine
 
@@ -49,6 +52,7 @@ def _preload_model(beat) -> None:
         beat.model_name = get_engine().name
     except EngineError:
         logging.getLogger(__name__).exception("could not preload the model")
+    settle()  # the model's objects too: a worker keeps them for its lifetime
 
 
 @worker_shutting_down.connect

@@ -336,6 +336,8 @@ WORKER_DOWN_AFTER = envfloat("WORKER_DOWN_AFTER", ANALYSIS_STALE_AFTER)
 # A queued analysis whose message was sent longer ago than this is sent again (its message
 # may have been lost with the broker); duplicates are harmless, the claim on the row decides.
 ANALYSIS_REDISPATCH_AFTER = envfloat("ANALYSIS_REDISPATCH_AFTER", 300.0)
+# The reviewer's workflow: one template over many items (one job each), at most this many.
+BATCH_MAX_ITEMS = envint("BATCH_MAX_ITEMS", 200)
 
 # --- Cases ------------------------------------------------------------------------------------
 # How long a staff member's break-glass access to a case lasts, in seconds.

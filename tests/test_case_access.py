@@ -14,7 +14,7 @@ import pytest
 from django.urls import URLPattern, reverse
 
 from analysis import urls as analysis_urls
-from analysis.models import Analysis, BreakGlass, Membership
+from analysis.models import Analysis, Batch, BreakGlass, Membership, PromptTemplate
 from tests.base import case_socket
 from tests.media_api import media_kwargs, media_world
 
@@ -62,6 +62,18 @@ MATRIX = {
     "analysis-note": ("post", {"text": "Checked."}, row(REDIRECT, REDIRECT, FORBIDDEN)),
     "media-note": ("post", {"text": "At the door."}, row(REDIRECT, REDIRECT, FORBIDDEN)),
     "case-report": ("post", {"format": "html"}, row(OK, OK, OK, staff_bg=OK)),
+    # Steering questions: cancel and retry are asking; a question that did not fail is
+    # not retried (409). Anyone who sees the case sees where its questions stand.
+    "analysis-cancel": ("post", {}, row(REDIRECT, REDIRECT, FORBIDDEN)),
+    "analysis-retry": ("post", {}, row(409, 409, FORBIDDEN)),
+    "case-queue": ("get", {}, row(OK, OK, OK, staff_bg=OK)),
+    # Templates: members see them, owners change the case's own.
+    "case-templates": ("get", {}, row(OK, OK, OK, staff_bg=OK)),
+    "case-template-edit": ("get", {}, row(OK, FORBIDDEN, FORBIDDEN)),
+    "case-template-delete": ("post", {}, row(REDIRECT, FORBIDDEN, FORBIDDEN)),
+    "batch-create": ("post", {}, row(REDIRECT, REDIRECT, FORBIDDEN)),
+    "batch-row": ("get", {}, row(OK, OK, OK, staff_bg=OK)),
+    "batch-csv": ("get", {}, row(OK, OK, OK, staff_bg=OK)),
 }
 WEBSOCKET = row(True, True, True, outsider=False, staff=False, staff_bg=True) | {"anonymous": False}
 
@@ -91,6 +103,8 @@ def world(people, django_user_model, monkeypatch):
         "outsider": people.mallory, "staff": staff, "staff_bg": staff_bg, "anonymous": None,
     }  # fmt: skip
     analysis = Analysis.objects.create(case=people.case, created_by=people.bob, question="Q?")
+    PromptTemplate.objects.create(case=people.case, name="Ours", text="Describe {item}.")
+    Batch.objects.create(case=people.case, name="Ours", created_by=people.bob)
     target = Membership.objects.get(case=people.case, user=people.carol)
     media_world(people.case, people.alice)
     return people.case, users, analysis, target
@@ -100,6 +114,10 @@ def url_for(name: str, case_id, analysis, membership) -> str:
     kwargs = {"case_id": case_id}
     if name.startswith("analysis-") and name != "analysis-ask":
         kwargs["analysis_id"] = analysis.id
+    if name.startswith("case-template-"):
+        kwargs["template_id"] = PromptTemplate.objects.get(name="Ours").id
+    if name in ("batch-row", "batch-csv"):
+        kwargs["batch_id"] = Batch.objects.get().id
     if name.startswith("member-") and name not in ("member-list", "member-add"):
         kwargs["membership_id"] = membership.id
     if name.startswith("media-"):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import time
 
 import pytest
 from django.urls import reverse
@@ -92,7 +93,8 @@ def test_a_media_item_deleted_before_the_job_ran_fails_it_clearly(people, tiny, 
     assert '"clip.mp4" is deleted' in analysis.error
 
 
-def test_cancelling_a_running_job_stops_it_within_one_token(people, tiny, monkeypatch):
+@pytest.mark.django_db(transaction=True)  # the cancel watch reads on its own connection
+def test_cancelling_a_running_job_stops_it_and_keeps_the_partial_answer(people, tiny, monkeypatch):
     monkeypatch.setattr(pipeline, "CANCEL_CHECK_SECONDS", 0.0)
     push = streaming.TokenStream.push
     pushed: list[str] = []
@@ -102,14 +104,14 @@ def test_cancelling_a_running_job_stops_it_within_one_token(people, tiny, monkey
         pushed.append(token)
         if len(pushed) == 1:
             self.analysis.request_cancel()  # as a reviewer's click would, from elsewhere
+        time.sleep(0.05)  # a slow model: the watch thread gets its turn between tokens
 
     monkeypatch.setattr(streaming.TokenStream, "push", push_then_cancel)
     analysis = ask(people)
     assert analysis.status == Analysis.Status.CANCELLED
-    assert len(pushed) == 1 and analysis.answer == pushed[0]
+    assert analysis.answer == "".join(pushed)  # what streamed before the stop is kept
     assert analysis.record["finish_reason"] == "cancelled"
-    # Nothing was generated after the token during which the cancel came (a token may carry
-    # no text of its own: half a UTF-8 character). The exact count is in test_engine.py.
+    # It stopped well before the end (8 tokens): the exact count is in test_engine.py.
     assert analysis.record["tokens"]["completion"] < 8
     assert AuditEvent.objects.filter(action=AuditEvent.Action.ANALYSIS_CANCELLED).count() == 1
 

@@ -103,6 +103,10 @@ def test_media_a_model_cannot_take_are_refused_before_queueing():
     assert "cannot see images or video" in registry.refusal({"image"})
     assert "cannot see images or video" in registry.refusal({"video", "document"})
     assert "cannot hear audio" in registry.refusal({"audio"})
+    # A model without any projector is said to read text only, not to lack parts of one.
+    assert "reads text only" in registry.refusal({"audio"})
+    assert "projector" not in registry.refusal({"audio"})
+    assert "reads text only" in registry.media_note()
     assert registry.refusal({"document"}) is None and registry.refusal(set()) is None
     registry.set_default(register("multi", mmproj=str(TINY_MMPROJ)))
     assert registry.refusal({"image", "audio", "video"}) is None

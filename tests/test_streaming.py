@@ -23,17 +23,34 @@ def analysis(people):
     return Analysis.objects.create(case=people.case, created_by=people.bob, question="Q?")
 
 
-def test_it_batches_tokens_within_the_interval(analysis):
+def test_it_sends_the_first_token_at_once_then_batches_within_the_interval(analysis):
     clock = Clock()
     stream = streaming.TokenStream(analysis, interval=0.05, clock=clock)
     for token in ["a", "b", "c"]:
         stream.push(token)
-    assert analysis.chunks.count() == 0  # nothing sent before the interval elapses
+    assert list(analysis.chunks.values_list("text", flat=True)) == ["a"]  # the answer starts
     clock.now += 0.06
     stream.push("d")
     stream.push("e")
     stream.flush()
-    assert list(analysis.chunks.values_list("seq", "text")) == [(1, "abcd"), (2, "e")]
+    assert list(analysis.chunks.values_list("seq", "text")) == [(1, "a"), (2, "bcd"), (3, "e")]
+
+
+def test_each_batch_says_how_fast_and_how_long(analysis):
+    clock = Clock()
+    stream = streaming.TokenStream(analysis, interval=0.05, clock=clock)
+    stream.push("a")
+    for _ in range(10):
+        clock.now += 0.1
+        stream.push("b")
+    live = stream._live(clock.now)
+    assert (live["tokens"], live["rate"], live["elapsed"]) == (11, 10.0, 1.0)
+
+
+def test_a_message_is_encoded_once_for_every_socket():
+    message = streaming._encoded({"type": "analysis.tokens", "analysis": "x", "seq": 1})
+    assert message["json"] == '{"type":"tokens","analysis":"x","seq":1}'
+    assert message["type"] == "analysis.tokens"  # the consumer's handler still dispatches on it
 
 
 def test_an_empty_flush_sends_nothing(analysis):

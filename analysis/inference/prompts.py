@@ -32,13 +32,26 @@ def question_text(question: str, schema: dict | None) -> str:
     return question + (structured.instructions(schema) if schema else "")
 
 
+def thread_question(question: str, turns) -> str:
+    """A follow-up carries the conversation so far after the media, before its question:
+    the media prefix stays the same as the first turn's, so the cache serves it."""
+    if not turns:
+        return question
+    lines = ["Earlier in this conversation:"]
+    for turn in turns:
+        lines += [f"Question: {turn.question}", f"Answer: {turn.answer.strip() or '(none)'}"]
+    return "\n".join(lines) + f"\n\nFollow-up question: {question}"
+
+
 def build_request(analysis) -> Request:
-    """Question, media, answer schema — and, for a reproduction, the original's record."""
+    """Question (with the thread's earlier turns), media, answer schema, sampler — and, for
+    a reproduction, the original's record."""
     original = analysis.reproduced_from if analysis.reproduced_from_id else None
     return Request(
-        question=analysis.question,
+        question=thread_question(analysis.question, analysis.turns()),
         media=media_inputs(analysis),
         schema=analysis.response_schema,
+        sampler=analysis.sampler or None,
         replay=original.record if original is not None and original.record else None,
     )
 

@@ -163,6 +163,12 @@ def refusal(kinds: Iterable[str]) -> str | None:
         spec = default_spec()
     except EngineError:
         return None  # no model at all: the job fails with that reason, as for text
+    if not spec.mmproj_path:
+        return (
+            f"The model {spec.name!r} reads text only: it cannot see images or video and "
+            "cannot hear audio. Leave those items out, or ask an administrator for a "
+            "multimodal model."
+        )
     if "vision" in needs and not spec.has_vision:
         return (
             f"The model {spec.name!r} cannot see images or video: it has no vision projector. "
@@ -174,6 +180,22 @@ def refusal(kinds: Iterable[str]) -> str | None:
             "Leave the audio out, or ask an administrator for a model with audio."
         )
     return None
+
+
+def media_note() -> str:
+    """Said in the ask form before anyone submits: what the default model cannot take."""
+    try:
+        spec = default_spec()
+    except EngineError:
+        return ""
+    if not spec.mmproj_path:
+        return (
+            f"The model {spec.name!r} reads text only: it cannot see images or video "
+            "and cannot hear audio."
+        )
+    missing = [what for what, has in (("images or video", spec.has_vision),
+                                      ("audio", spec.has_audio)) if not has]  # fmt: skip
+    return f"The model {spec.name!r} cannot take {' or '.join(missing)}." if missing else ""
 
 
 def _check_gguf(path: str, what: str) -> Path:

@@ -8,6 +8,7 @@ from analysis.models.llm import LanguageModel, default_sampler
 from analysis.models.media import MediaAsset, MediaUpload
 from analysis.models.review import AnswerMark, ReviewNote
 from analysis.models.search import SearchEntry
+from analysis.models.templates import Batch, PromptTemplate
 from analysis.models.workers import WorkerHeartbeat
 
 __all__ = [
@@ -16,6 +17,7 @@ __all__ = [
     "AnalysisChunk",
     "AnswerMark",
     "AuditEvent",
+    "Batch",
     "BreakGlass",
     "Case",
     "Invitation",
@@ -25,6 +27,7 @@ __all__ = [
     "Membership",
     "ReviewNote",
     "SearchEntry",
+    "PromptTemplate",
     "WorkerHeartbeat",
     "default_sampler",
 ]

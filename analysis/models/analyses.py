@@ -66,7 +66,7 @@ class Analysis(models.Model):
     # was lost (broker down when asked, or killed before its disk write) is sent again.
     dispatched_at = models.DateTimeField(null=True, blank=True)
     # Engine (issue 6): which registered model answered, how to reproduce it, and a cancel flag
-    # the worker reads between tokens (a cheap, throttled query: see pipeline._cancel_watch).
+    # the worker reads between tokens (a cheap, throttled query: see pipeline.StopWatch).
     language_model = models.ForeignKey(
         "LanguageModel", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -76,8 +76,24 @@ class Analysis(models.Model):
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="reproductions"
     )
     cancel_requested = models.BooleanField(default=False)
-    # The items the question is about (issue 6 fills it; the media page lists it already).
+    # The items the question is about.
     media = models.ManyToManyField(MediaAsset, blank=True, related_name="analyses")
+    # A follow-up continues a thread: the earlier turns go into its prompt, oldest first.
+    follows = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="follow_ups"
+    )
+    template = models.ForeignKey(
+        "PromptTemplate", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    batch = models.ForeignKey(
+        "Batch", null=True, blank=True, on_delete=models.SET_NULL, related_name="analyses"
+    )
+    # Overrides of the model's sampler defaults (from a template).
+    sampler = models.JSONField(default=dict, blank=True)
+    # A failed job asked again: the new analysis points at the one it retries.
+    retry_of = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="retries"
+    )
 
     class Meta:
         ordering = ["-created_at"]
@@ -203,6 +219,45 @@ class Analysis(models.Model):
         done = bool(rows.update(status=status, finished_at=now, heartbeat_at=now, **fields))
         self.refresh_from_db()
         return done
+
+    def ask_again(self, user, **links) -> Analysis:
+        """A new queued analysis of the same question: same items, thread turn, template and
+        settings (`links` says why: reproduced_from=, retry_of=)."""
+        copy = Analysis.objects.create(
+            case_id=self.case_id,
+            created_by=user,
+            question=self.question,
+            response_schema=self.response_schema,
+            # The same turn of the same thread: the earlier turns go into its prompt again.
+            follows=self.follows,
+            template=self.template,
+            sampler=self.sampler,
+            batch=self.batch,
+            **links,
+        )
+        copy.media.set(self.media.all())
+        return copy
+
+    @property
+    def cut_at_limit(self) -> bool:
+        """The answer stopped because it reached its token limit, not because it ended."""
+        return self.status == self.Status.SUCCEEDED and self.record.get("finish_reason") == "length"
+
+    def turns(self) -> list[Analysis]:
+        """The earlier turns of this analysis' thread, oldest first (bounded: a cycle or a
+        very long thread cannot make it loop)."""
+        chain: list[Analysis] = []
+        seen = {self.pk}
+        earlier = self.follows
+        while earlier is not None and earlier.pk not in seen and len(chain) < 50:
+            chain.append(earlier)
+            seen.add(earlier.pk)
+            earlier = earlier.follows
+        return chain[::-1]
+
+    def thread_root(self) -> Analysis:
+        turns = self.turns()
+        return turns[0] if turns else self
 
     def streamed_text(self) -> tuple[str, int]:
         """The answer so far and the last chunk's sequence number (0 when none)."""

@@ -78,6 +78,12 @@ class AuditEvent(models.Model):
         TWO_FACTOR_FAILED = "auth.2fa_failed", "Two-factor code refused"
         RECOVERY_CODE_USED = "auth.recovery_code_used", "Recovery code used"
         TWO_FACTOR_RESET = "user.2fa_reset", "Two-factor reset by an admin"
+        # The reviewer's workflow: steering questions, templates, batches.
+        ANALYSIS_CANCEL_REQUESTED = "analysis.cancel_requested", "Analysis cancel requested"
+        ANALYSIS_RETRIED = "analysis.retried", "Analysis retried"
+        BATCH_STARTED = "batch.started", "Batch started"
+        TEMPLATE_SAVED = "template.saved", "Prompt template saved"
+        TEMPLATE_DELETED = "template.deleted", "Prompt template deleted"
 
     # Chosen by record() before the INSERT, so the hash can cover the row's own id.
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)

@@ -11,10 +11,13 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from analysis import access, audit, search
-from analysis.forms import AskForm, CaseForm
-from analysis.models import AnswerMark, AuditEvent, Case, ReviewNote
+from analysis.forms import AskForm, BatchForm, CaseForm
+from analysis.inference import registry
+from analysis.models import AuditEvent, Case, ReviewNote
+from analysis.views.cards import analysis_card, threads
 from analysis.views.media_pages import case_media_context
-from analysis.views.review import review_card
+
+__all__ = ["analysis_card", "ask_form_context", "render_case"]
 
 STATUS_EVENTS = {
     "close": AuditEvent.Action.CASE_CLOSED,
@@ -121,25 +124,29 @@ ANSWERS_PER_PAGE = 20
 
 def render_case(request: HttpRequest, found: access.CaseAccess, ask_form, status=200):
     case = found.case
-    analyses = case.analyses.select_related("created_by", "mark__updated_by").prefetch_related(
-        Prefetch("notes", queryset=ReviewNote.objects.select_related("author"))
+    analyses = case.analyses.select_related(
+        "created_by", "mark__updated_by", "template", "follows"
+    ).prefetch_related(
+        Prefetch("notes", queryset=ReviewNote.objects.select_related("author")), "media"
     )
     answers = Paginator(analyses, ANSWERS_PER_PAGE).get_page(request.GET.get("answers"))
     media = case_media_context(found, request.GET.get("media"))
     selected = {str(pk) for pk in ask_form.data.getlist("media")} if ask_form.is_bound else set()
+    can_ask = found.can(access.Action.ASK)
     context = {
         "case": case,
         "access": found,
-        "can_ask": found.can(access.Action.ASK),
+        **ask_form_context(case, ask_form, can_ask),
         "can_comment": found.can(access.Action.COMMENT),
+        "threads": threads(list(answers)),
+        "batches": case.batches.select_related("created_by")[:10],
+        "batch_form": BatchForm(case=case) if can_ask else None,
         "can_manage": found.can(access.Action.MANAGE),
         "can_set_status": found.can(access.Action.SET_STATUS),
         "transitions": [verb for verb in Case.TRANSITIONS if case.can_transition(verb)],
         "members": case.memberships.select_related("user").order_by("role", "user__username"),
-        "ask_form": ask_form,
         "ask_selected": selected,
         "answers_page": answers,
-        "cards": [analysis_card(a, prefetched=True) for a in answers],
         "can_audit": found.can(access.Action.AUDIT) or access.is_auditor(request.user),
         # Who did what lately: the case's own audit chain, newest first (no details shown).
         "activity": case.audit_events.select_related("actor").order_by("-seq")[:10],
@@ -148,15 +155,6 @@ def render_case(request: HttpRequest, found: access.CaseAccess, ask_form, status
     return render(request, "analysis/cases/detail.html", context, status=status)
 
 
-def analysis_card(analysis, prefetched: bool = False) -> dict:
-    """What one answer card shows: the saved answer, or what has streamed so far, with the
-    reviewers' mark and notes (already fetched for a page of cards, fetched here for one)."""
-    if prefetched:
-        mark, notes = getattr(analysis, "mark", None), list(analysis.notes.all())
-        review = {"mark": mark, "notes": notes, "mark_states": AnswerMark.State.choices}
-    else:
-        review = review_card(analysis)
-    if analysis.is_finished:
-        return {"analysis": analysis, "text": analysis.answer, "seq": 0, **review}
-    text, seq = analysis.streamed_text()
-    return {"analysis": analysis, "text": text, "seq": seq, **review}
+def ask_form_context(case: Case, form, can_ask: bool = True) -> dict:
+    """The ask form and what it says before anyone submits (what the model cannot take)."""
+    return {"case": case, "ask_form": form, "can_ask": can_ask, "media_note": registry.media_note()}

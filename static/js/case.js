@@ -1,7 +1,8 @@
 // Case page: live answers over the case's WebSocket.
 // The server's token log is the truth; the socket is a fast path. Each answer card keeps the
 // last sequence number it shows (data-seq); a gap, a reconnect or a new card asks the server
-// for everything after it, so nothing is lost or shown twice.
+// for everything after it, so nothing is lost or shown twice. Cards group into threads
+// (a question and its follow-ups); a finished card is replaced by the server's rendering.
 (function () {
   "use strict";
   const live = document.getElementById("case-live");
@@ -9,8 +10,10 @@
   const list = document.getElementById("analyses");
   const state = document.getElementById("live-state");
   const casePath = live.dataset.caseUrl;
+  const FINISHED = ["succeeded", "failed", "cancelled"];
   let socket = null;
   let retryDelay = 500;
+  let queueTimer = null;
   const QUIET_MS = 3000;
 
   function card(id) { return document.getElementById("analysis-" + id); }
@@ -40,15 +43,36 @@
     return true;
   }
 
+  function threadFor(el) {
+    const id = el.dataset.thread || el.dataset.analysis;
+    let thread = document.getElementById("thread-" + id);
+    if (!thread) {
+      thread = document.createElement("div");
+      thread.className = "thread";
+      thread.id = "thread-" + id;
+      list.prepend(thread);
+    }
+    return thread;
+  }
+
   function insertCard(html) {
     const tpl = document.createElement("template");
     tpl.innerHTML = html.trim();
     const el = tpl.content.firstElementChild;
-    if (!el || card(el.dataset.analysis)) return;  // already shown (form reply and socket race)
+    if (!el || !el.dataset.analysis) return;
     const empty = document.getElementById("no-analyses");
     if (empty) empty.remove();
-    list.prepend(el);
+    const old = card(el.dataset.analysis);
+    if (old) {
+      // The newer rendering wins, unless the socket already carried the card further.
+      if (running(el) && Number(old.dataset.seq || 0) > Number(el.dataset.seq || 0)) return;
+      old.replaceWith(el);
+    } else {
+      threadFor(el).append(el);
+    }
+    if (window.htmx) htmx.process(el);
     if (running(el)) resume(el);
+    watchQueue();
   }
 
   function fetchCard(id) {
@@ -56,6 +80,8 @@
       .then((r) => (r.ok ? r.text() : ""))
       .then((html) => html && insertCard(html));
   }
+
+  function seconds(s) { return s < 60 ? s.toFixed(1) + " s" : Math.floor(s / 60) + " min " + Math.round(s % 60) + " s"; }
 
   function onTokens(msg) {
     const el = card(msg.analysis);
@@ -70,27 +96,77 @@
     if (msg.seq > last + 1) return resume(el);  // a gap: fetch what is missing first
     el.querySelector("[data-role=answer]").textContent += msg.text;
     el.dataset.seq = String(msg.seq);
+    if (msg.elapsed !== undefined) {
+      const line = el.querySelector("[data-role=live]");
+      line.hidden = false;
+      line.textContent = (msg.rate ? msg.rate.toFixed(1) + " tokens/s · " : "") +
+        msg.tokens + " tokens · " + seconds(msg.elapsed);
+    }
   }
 
   function onStatus(msg) {
+    if (msg.batch) refreshBatch(msg.batch);
     const el = card(msg.analysis);
     if (!el) return fetchCard(msg.analysis);
     el.dataset.heard = String(Date.now());
     if (!sameAttempt(el, msg)) return;
-    const finished = ["succeeded", "failed", "cancelled"].includes(msg.status);
-    if (finished && el.dataset.status !== msg.status) {
-      // Replace the card with the server's final rendering (saved answer, token count).
+    if (FINISHED.includes(msg.status)) {
+      // The server's final rendering: saved answer as Markdown, token count, Reproduce.
       el.dataset.status = msg.status;
-      fetch(casePath + "analyses/" + msg.analysis + "/", { headers: { "HX-Request": "true" } })
-        .then((r) => (r.ok ? r.text() : ""))
-        .then((html) => { if (html) { el.remove(); insertCard(html); } });
+      fetchCard(msg.analysis);
+      watchQueue();
       return;
     }
     el.dataset.status = msg.status;
-    el.className = "analysis " + msg.status;
+    el.className = "analysis " + msg.status + (el.classList.contains("follow-up") ? " follow-up" : "");
     const badge = el.querySelector("[data-role=status]");
     badge.textContent = msg.label || msg.status.charAt(0).toUpperCase() + msg.status.slice(1);
     badge.className = "badge " + msg.status;
+    if (msg.status === "running") el.querySelector("[data-role=live]").textContent = "Started…";
+    watchQueue();
+  }
+
+  function refreshBatch(id) {
+    const row = document.getElementById("batch-" + id);
+    if (!row) return;
+    fetch(row.dataset.batchUrl, { headers: { "HX-Request": "true" } })
+      .then((r) => (r.ok ? r.text() : ""))
+      .then((html) => {
+        const tpl = document.createElement("template");
+        tpl.innerHTML = html.trim();
+        if (tpl.content.firstElementChild) row.replaceWith(tpl.content.firstElementChild);
+      });
+  }
+
+  // Queued cards show their place and estimated start; the queue is shared by every case,
+  // so it moves without a message here: ask the server while anything waits.
+  function showPlaces(places) {
+    list.querySelectorAll(".analysis[data-status=queued]").forEach((el) => {
+      const place = places[el.dataset.analysis];
+      const line = el.querySelector("[data-role=live]");
+      if (!place) return;
+      let text = "Queued: #" + place.position + " in line";
+      if (place.running) text += ", after " + place.running + " running";
+      if (place.starts_at) {
+        const wait = Math.max(0, (Date.parse(place.starts_at) - Date.now()) / 1000);
+        text += " · starts in ≈ " + seconds(wait);
+      }
+      line.hidden = false;
+      line.textContent = text;
+    });
+  }
+
+  function pollQueue() {
+    queueTimer = null;
+    if (!list.querySelector(".analysis[data-status=queued]")) return;
+    fetch(casePath + "queue/").then((r) => (r.ok ? r.json() : { places: {} }))
+      .then((data) => showPlaces(data.places))
+      .finally(() => { if (!queueTimer) queueTimer = setTimeout(pollQueue, 3000); });
+  }
+
+  function watchQueue() {
+    if (queueTimer) clearTimeout(queueTimer);
+    queueTimer = setTimeout(pollQueue, 200);
   }
 
   function connect() {
@@ -115,19 +191,43 @@
     });
   }
 
-  // The ask form posts with htmx and swaps nothing itself: the reply is either the new card
-  // (inserted here, deduplicated against the socket) or the form with its errors.
+  // After a successful ask the form is emptied for real. form.reset() would restore the
+  // defaults of the last rendering, which after a refused ask are the refused question and
+  // its ticked items.
+  function clearForm(form) {
+    form.querySelectorAll("textarea, input[type=text]").forEach((f) => { f.value = ""; f.defaultValue = ""; });
+    form.querySelectorAll("input[type=checkbox]").forEach((f) => { f.checked = false; f.defaultChecked = false; });
+    form.querySelectorAll("select").forEach((f) => {
+      [...f.options].forEach((o, i) => { o.selected = i === 0; o.defaultSelected = i === 0; });
+    });
+    form.querySelectorAll(".error").forEach((e) => e.remove());
+    const box = form.closest("details");
+    if (box) box.open = false;
+  }
+
+  // Asks, follow-ups, cancel and retry post with htmx and swap nothing themselves: the reply
+  // is a card (inserted or replaced here, deduplicated against the socket) or the errors.
   document.body.addEventListener("htmx:afterRequest", (event) => {
     const form = event.detail.elt;
-    if (!form || form.id !== "ask-form") return;
+    if (!form || !form.matches || !form.matches("form.asks, form.card-action")) return;
     const xhr = event.detail.xhr;
     if (xhr.status === 200) {
       insertCard(xhr.responseText);
-      form.reset();
-      form.querySelectorAll(".error").forEach((e) => e.remove());
-    } else if (xhr.status === 422) {
+      if (form.matches(".asks")) clearForm(form);
+    } else if (xhr.status === 422 && form.id === "ask-form") {
       form.outerHTML = xhr.responseText;
       htmx.process(document.getElementById("ask-form"));
+    } else if (xhr.status === 422) {
+      const tpl = document.createElement("template");
+      tpl.innerHTML = xhr.responseText;
+      const errors = [...tpl.content.querySelectorAll(".error")].map((e) => e.textContent);
+      form.querySelectorAll(".error").forEach((e) => e.remove());
+      errors.forEach((text) => {
+        const p = document.createElement("p");
+        p.className = "error";
+        p.textContent = text;
+        form.append(p);
+      });
     }
   });
 
@@ -142,4 +242,5 @@
   }, QUIET_MS);
 
   connect();
+  watchQueue();
 })();
