@@ -14,6 +14,7 @@ from analysis.views import (
     reports,
     review,
     staff,
+    staff_workers,
     steering,
     uploads,
 )
@@ -158,6 +159,7 @@ urlpatterns = [
         name="case-template-delete",
     ),
     path("staff/templates/", templates.template_list, name="staff-templates"),
+    path("staff/workers/", staff_workers.worker_list, name="staff-workers"),
     path("staff/templates/<int:template_id>/", templates.template_edit, name="staff-template-edit"),
     path(
         "staff/templates/<int:template_id>/delete/",
