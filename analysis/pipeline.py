@@ -115,7 +115,7 @@ def enqueue(analysis: Analysis) -> None:
     streaming.publish_status(analysis)
 
 
-# Each state change and its audit event commit together (issue 4): no event for a change
+# Each state change and its audit event commit together: no event for a change
 # that rolled back, no change without its event.
 
 

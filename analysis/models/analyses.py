@@ -65,7 +65,7 @@ class Analysis(models.Model):
     # When a message for the job was last handed to the broker: a queued job whose message
     # was lost (broker down when asked, or killed before its disk write) is sent again.
     dispatched_at = models.DateTimeField(null=True, blank=True)
-    # Engine (issue 6): which registered model answered, how to reproduce it, and a cancel flag
+    # Which registered model answered, how to reproduce it, and a cancel flag
     # the worker reads between tokens (a cheap, throttled query: see pipeline.StopWatch).
     language_model = models.ForeignKey(
         "LanguageModel", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
