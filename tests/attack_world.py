@@ -15,7 +15,7 @@ from django.apps import apps
 from django.contrib.sessions.models import Session
 
 from analysis.inference import registry
-from analysis.models import Analysis, Case, Membership
+from analysis.models import Analysis, Batch, Case, Membership, PromptTemplate
 from tests.conftest import TINY_TEXT
 from tests.media_api import media_world
 
@@ -41,6 +41,9 @@ def build(people, django_user_model, monkeypatch) -> World:
     dave = django_user_model.objects.create_user("dave", "dave@example.org", "x")
     Membership.objects.create(case=own, user=dave, role=Membership.Role.VIEWER)
     Analysis.objects.create(case=own, created_by=people.mallory, question="My own question?")
+    for case, user in ((victim, people.alice), (own, people.mallory)):  # templates and batches
+        PromptTemplate.objects.create(case=case, name=f"Ours {case.pk}", text="Describe {item}.")
+        Batch.objects.create(case=case, name="A batch", created_by=user)
     sam = django_user_model.objects.create_user("sam", password="x", is_staff=True)
     registry.register(name="tiny", gguf=str(TINY_TEXT))
     attackers = {"outsider": people.mallory, "viewer": dave, "staff": sam}
