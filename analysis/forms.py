@@ -83,24 +83,24 @@ class BatchForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.case = case
         self.fields["template"].queryset = PromptTemplate.for_case(case)
-        self.fields["media"] = forms.ModelMultipleChoiceField(
+        self.fields["items"] = forms.ModelMultipleChoiceField(
             queryset=case.media.filter(status=MediaAsset.Status.READY).order_by("created_at"),
             widget=forms.CheckboxSelectMultiple,
             label="Items",
         )
-        self.fields["media"].label_from_instance = lambda a: f"{a.filename} ({a.kind})"
+        self.fields["items"].label_from_instance = lambda a: f"{a.filename} ({a.kind})"
 
     def clean(self) -> dict:
         data = super().clean()
-        template, media = data.get("template"), data.get("media") or []
+        template, media = data.get("template"), data.get("items") or []
         if template is not None and media:
             wrong = [a.filename for a in media if not template.applies_to(a.kind)]
             if wrong:
                 self.add_error(
-                    "media", f"“{template.name}” does not apply to: {', '.join(wrong[:5])}."
+                    "items", f"“{template.name}” does not apply to: {', '.join(wrong[:5])}."
                 )
             if len(media) > settings.BATCH_MAX_ITEMS:
-                self.add_error("media", f"At most {settings.BATCH_MAX_ITEMS} items a batch.")
+                self.add_error("items", f"At most {settings.BATCH_MAX_ITEMS} items a batch.")
         return data
 
 

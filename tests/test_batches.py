@@ -33,7 +33,7 @@ def test_a_batch_queues_one_job_per_item(
     with django_capture_on_commit_callbacks(execute=True):
         response = client.post(
             reverse("batch-create", args=[people.case.id]),
-            {"template": template.id, "media": [d.id for d in documents]},
+            {"template": template.id, "items": [d.id for d in documents]},
         )
     assert response.status_code == 302
     batch = Batch.objects.get()
@@ -71,7 +71,7 @@ def test_a_batch_with_items_the_template_does_not_fit_is_refused(client, people,
     client.force_login(people.bob)
     response = client.post(
         reverse("batch-create", args=[people.case.id]),
-        {"template": template.id, "media": [documents[0].id, image.id]},
+        {"template": template.id, "items": [documents[0].id, image.id]},
         follow=True,
     )
     assert "does not apply to: scene.png" in response.content.decode()

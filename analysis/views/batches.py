@@ -22,15 +22,15 @@ from analysis.models import Analysis, AuditEvent, Batch
 def batch_create(request: HttpRequest, case_id) -> HttpResponse:
     found = access.get_case_or_404(request.user, case_id, access.Action.ASK)
     form = BatchForm(request.POST, case=found.case)
-    kinds = {a.kind for a in form.cleaned_data["media"]} if form.is_valid() else set()
+    kinds = {a.kind for a in form.cleaned_data["items"]} if form.is_valid() else set()
     if reason := registry.refusal(kinds):
-        form.add_error("media", reason)
+        form.add_error("items", reason)
     if not form.is_valid():
         for errors in form.errors.values():
             for error in errors:
                 messages.error(request, error)
         return redirect("case-detail", case_id=found.case.id)
-    template, items = form.cleaned_data["template"], list(form.cleaned_data["media"])
+    template, items = form.cleaned_data["template"], list(form.cleaned_data["items"])
     with transaction.atomic():
         batch = Batch.objects.create(
             case=found.case, template=template, name=template.name, created_by=request.user

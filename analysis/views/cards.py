@@ -29,7 +29,9 @@ def _card(analysis: Analysis, place: queue.Place | None) -> dict:
         return {
             "analysis": analysis,
             "text": analysis.answer,
-            "html": answers.render_answer(analysis, analysis.answer) if analysis.answer else "",
+            "html": answers.render_answer(analysis, analysis.answer, _items(analysis))
+            if analysis.answer
+            else "",
             "seq": 0,
             "thread": thread,
             "rate": timings.get("tokens_per_s"),
@@ -38,6 +40,11 @@ def _card(analysis: Analysis, place: queue.Place | None) -> dict:
     if place is None and analysis.status == Analysis.Status.QUEUED:
         place = queue.places([analysis]).get(str(analysis.pk))
     return {"analysis": analysis, "text": text, "seq": seq, "thread": thread, "place": place}
+
+
+def _items(analysis: Analysis) -> list:
+    """The answer's items in prompt order, from the prefetched rows when there are some."""
+    return sorted(analysis.media.all(), key=lambda asset: (asset.created_at, str(asset.pk)))
 
 
 def threads(analyses: list[Analysis]) -> list[dict]:
