@@ -1,5 +1,5 @@
 """Every action that exists so far leaves exactly one audit event, with the right actor,
-case and target (issue 4's table-driven acceptance test).
+case and target (a table-driven test).
 
 Add a row to ACTIONS when a feature starts recording: `perform` does the action the way a
 user or worker would, the three `expect_*` say what the event must name.

@@ -22,7 +22,7 @@ from django.conf import settings
 from gemma_web.supervisor import site_children
 
 ROOT = Path(__file__).resolve().parent.parent
-# Queues that workers consume before any task is routed there (GUIDE §1: media/ is next).
+# Queues that workers consume before any task is routed there.
 PLANNED_QUEUES = {"media"}
 ENV_READ = re.compile(
     r"""(?:os\.environ\.get|os\.getenv|os\.environ\.setdefault|env(?:bool|int|float|list))"""

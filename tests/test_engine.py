@@ -45,7 +45,7 @@ def test_quantized_model_runs_without_illegal_instruction():
     )
     assert result.returncode == 0, (
         f"exit {result.returncode}: llama-cpp-python is not the portable build "
-        f"(see README, GUIDE §3). {result.stderr[-500:]}"
+        f"(see README). {result.stderr[-500:]}"
     )
 
 

@@ -1,7 +1,7 @@
 """ctypes plumbing for llama.cpp's multimodal library (mtmd) and the KV state of a context.
 
 The engine drives mtmd itself instead of llama-cpp-python's chat handlers: those ignore audio
-parts and refuse a projector without vision (GUIDE §3). Everything that touches a raw pointer
+parts and refuse a projector without vision. Everything that touches a raw pointer
 lives here, so engine.py reads as the steps of a request.
 """
 

@@ -1,6 +1,6 @@
 """Chain of custody: re-hash an original and record what was found.
 
-Called by `manage.py verify_media`, by the serving view after a full download, and (issue 6)
+Called by `manage.py verify_media`, by the serving view after a full download, and
 by the analysis pipeline before a model reads the file. A mismatch sticks to the item, is
 shown on the case page and written to the audit trail.
 """

