@@ -54,10 +54,14 @@ AXE_RUN = """async () => {
 
 GROWTH = """(id) => {
   window.__lengths = [];
-  const answer = document.querySelector("#analysis-" + id + " [data-role=answer]");
-  const seen = () => window.__lengths.push(answer.textContent.length);
+  // The card itself may be redrawn while it streams: read the current one at each change.
+  const seen = () => {
+    const answer = document.querySelector("#analysis-" + id + " [data-role=answer]");
+    const n = answer ? answer.textContent.length : 0;
+    if (n && n !== window.__lengths[window.__lengths.length - 1]) window.__lengths.push(n);
+  };
   const watch = { childList: true, characterData: true, subtree: true };
-  new MutationObserver(seen).observe(answer, watch);
+  new MutationObserver(seen).observe(document.querySelector("#analyses"), watch);
 }"""
 
 
