@@ -5,7 +5,7 @@ import uuid
 from django.conf import settings
 from django.db import migrations, models
 
-# Append-only audit rows (issue 4). The triggers refuse every UPDATE and DELETE (and TRUNCATE
+# Append-only audit rows. The triggers refuse every UPDATE and DELETE (and TRUNCATE
 # on PostgreSQL), whoever asks. SQLSTATE 23000 / RAISE(ABORT) both surface in Django as
 # IntegrityError. Retention (a later issue) will replace these with triggers that allow only
 # its narrow tombstone path; see analysis/audit.py.
