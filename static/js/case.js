@@ -64,8 +64,11 @@
     if (empty) empty.remove();
     const old = card(el.dataset.analysis);
     if (old) {
-      // The newer rendering wins, unless the socket already carried the card further.
+      // The newer rendering wins, unless the socket already carried the card further, or the
+      // card already shows (or is fetching) its final rendering and this one is an older reply.
       if (running(el) && Number(old.dataset.seq || 0) > Number(el.dataset.seq || 0)) return;
+      if (running(el) && FINISHED.includes(old.dataset.status) &&
+          Number(el.dataset.attempt || 0) <= Number(old.dataset.attempt || 0)) return;
       old.replaceWith(el);
     } else {
       threadFor(el).append(el);
@@ -91,6 +94,8 @@
     if (!sameAttempt(el, msg)) return;
     // A retry began while its status message was lost: ask for its status and text.
     if (el.dataset.attempt !== shown) return resume(el);
+    // The saved answer is shown, or on its way: a late batch would only repeat it.
+    if (FINISHED.includes(el.dataset.status)) return;
     const last = Number(el.dataset.seq || 0);
     if (msg.seq <= last) return;            // a duplicate from a resume
     if (msg.seq > last + 1) return resume(el);  // a gap: fetch what is missing first
