@@ -121,14 +121,23 @@ class Publisher:
         while True:
             group, message = await queue.get()
             try:
-                # Tests swap the layer between runs: look it up per message (a dict lookup).
-                await get_channel_layer().group_send(group, _encoded(message))
-            except Exception as exc:  # noqa: BLE001 - the stream must never break the job
-                _layer_state.failed(exc)
-            else:
-                _layer_state.sent()
+                await Publisher._deliver(group, message)
             finally:
                 queue.task_done()
+
+    @staticmethod
+    async def _deliver(group: str, message: dict) -> None:
+        try:
+            # Tests swap the layer between runs: look it up per message (a dict lookup).
+            await get_channel_layer().group_send(group, _encoded(message))
+        except LAYER_ERRORS as exc:
+            _layer_state.failed(exc)
+        except Exception:  # noqa: BLE001 - the stream must never break the job
+            # A bug in one message (a value JSON cannot encode, a full channel) is not an
+            # outage: the next message is sent as usual, and the log says what broke.
+            log.exception("live update to %s not sent", group)
+        else:
+            _layer_state.sent()
 
     def send(self, group: str, message: dict) -> None:
         loop, queue = self._started()

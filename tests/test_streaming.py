@@ -72,3 +72,40 @@ def test_it_continues_numbering_after_existing_chunks(analysis):
     stream = streaming.TokenStream(analysis, interval=0.0, clock=Clock())
     stream.push("y")
     assert list(analysis.chunks.values_list("seq", flat=True)) == [1, 2]
+
+
+class _BrokenLayer:
+    def __init__(self, exc: BaseException) -> None:
+        self.exc = exc
+
+    async def group_send(self, group, message) -> None:
+        raise self.exc
+
+
+@pytest.fixture
+def layer_state(monkeypatch):
+    state = streaming._LayerState()
+    monkeypatch.setattr(streaming, "_layer_state", state)
+    return state
+
+
+def _deliver_through(monkeypatch, exc: BaseException) -> None:
+    import asyncio
+
+    monkeypatch.setattr(streaming, "get_channel_layer", lambda: _BrokenLayer(exc))
+    asyncio.run(streaming.Publisher._deliver("case.x", {"type": "analysis.status"}))
+
+
+def test_a_refused_connection_to_redis_pauses_live_updates(monkeypatch, layer_state):
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    _deliver_through(monkeypatch, RedisConnectionError("Connection refused"))
+    assert layer_state.down_since is not None
+    assert not layer_state.may_send()  # the next try waits for the backoff
+
+
+def test_a_broken_message_is_logged_and_is_no_outage(monkeypatch, layer_state, caplog):
+    _deliver_through(monkeypatch, TypeError("Object of type set is not JSON serializable"))
+    assert layer_state.down_since is None
+    assert layer_state.may_send()
+    assert "live update to case.x not sent" in caplog.text
