@@ -13,6 +13,7 @@ from analysis import audit, heartbeat, recovery, search, streaming
 from analysis.inference import registry
 from analysis.inference.prompts import build_request
 from analysis.inference.types import EngineError
+from analysis.media import storage
 from analysis.models import Analysis, AuditEvent, LanguageModel
 
 log = logging.getLogger(__name__)
@@ -55,9 +56,10 @@ def _answer(analysis: Analysis, held: heartbeat.Held) -> None:
 
     watch = StopWatch(analysis)
     try:
-        if reason := _changed_media(analysis):
+        paths, reason = _local_media(analysis)
+        if reason:
             raise EngineError(reason)
-        request = build_request(analysis)
+        request = build_request(analysis, paths=paths)
         # A reproduction runs on the model its original ran on, or not at all.
         spec = registry.spec_for_record(request.replay) if request.replay else None
         engine = get_engine(spec) if spec else get_engine()
@@ -85,6 +87,7 @@ def _answer(analysis: Analysis, held: heartbeat.Held) -> None:
         fail(analysis, f"Internal error: {type(exc).__name__}: {exc}")
     finally:
         watch.close()
+        storage.release_local()
 
 
 def _stopping(analysis: Analysis) -> bool:
@@ -94,15 +97,25 @@ def _stopping(analysis: Analysis) -> bool:
     return not Analysis.objects.filter(pk=analysis.pk, cancel_requested=True).exists()
 
 
-def _changed_media(analysis: Analysis) -> str | None:
-    """Evidence is hashed again before the model reads it; a changed file is never analysed."""
-    from analysis.media.integrity import verify_asset
+def _local_media(analysis: Analysis) -> tuple[dict, str | None]:
+    """Evidence is hashed again before the model reads it; a changed file is never analysed.
+
+    On the object store this is where the worker fetches each item (into its cache) and
+    verifies it: the paths returned are the copies the engine then reads.
+    """
+    from analysis.media.integrity import local_copy
 
     live = analysis.media.filter(deleted_at__isnull=True)  # deleted ones fail in build_request
-    changed = [a.filename for a in live if not verify_asset(a, via="analysis")]
+    paths, changed = {}, []
+    for asset in live:
+        if (path := local_copy(asset, via="analysis")) is None:
+            changed.append(asset.filename)
+        else:
+            paths[asset.pk] = path
     if changed:
-        return f"Not analysed: {', '.join(changed)} changed since upload (SHA-256 mismatch)."
-    return None
+        reason = f"Not analysed: {', '.join(changed)} changed since upload (SHA-256 mismatch)."
+        return paths, reason
+    return paths, None
 
 
 def enqueue(analysis: Analysis) -> None:

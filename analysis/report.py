@@ -73,7 +73,9 @@ def _thumbnail(asset: MediaAsset) -> str:
     if not name:
         return ""
     try:
-        data = storage.derived_path(asset.id, name).read_bytes()
+        if (storage.derived_size(asset.id, name) or 0) > THUMB_MAX_BYTES:
+            return ""
+        data = storage.read_derived(asset.id, name)
     except OSError:
         return ""
     if len(data) > THUMB_MAX_BYTES:

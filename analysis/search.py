@@ -83,11 +83,11 @@ def document_pages(asset: MediaAsset) -> list[str]:
         return []
     try:
         if asset.mime == "application/pdf" and asset.derived.get("text"):
-            path = storage.derived_path(asset.id, asset.derived["text"])
-            return [str(t) for t in json.loads(path.read_text(encoding="utf-8"))]
+            data = storage.read_derived(asset.id, asset.derived["text"])
+            return [str(t) for t in json.loads(data.decode("utf-8"))]
         if asset.mime == "text/plain":
-            with open(storage.original_path(asset.case_id, asset.id), "rb") as f:
-                return [f.read(PAGE_CHARS * 4).decode("utf-8", errors="replace")]
+            head = storage.read_original_head(asset.case_id, asset.id, PAGE_CHARS * 4)
+            return [head.decode("utf-8", errors="replace")]
     except (OSError, ValueError):
         pass
     return []

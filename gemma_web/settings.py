@@ -11,6 +11,7 @@ import secrets
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -228,7 +229,33 @@ STORAGES = {
     },
 }
 # Originals live outside static and are only ever served through an access-checked view.
+# MEDIA_ROOT is this host's disk: uploads under way and derived files being made are staged
+# here, and with the filesystem store it holds the originals too.
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", VAR_DIR / "media"))
+# Where originals and derived files are kept (analysis/media/stores/): "filesystem" (MEDIA_ROOT,
+# the embedded default: one host or a shared disk) or "s3", an S3-compatible object store
+# that workers on other hosts reach over the network (docs/operations.md, "Object storage").
+MEDIA_STORAGE = os.environ.get("MEDIA_STORAGE", "filesystem").strip().lower()
+if MEDIA_STORAGE not in ("filesystem", "s3"):
+    raise ImproperlyConfigured(f"MEDIA_STORAGE must be filesystem or s3, not {MEDIA_STORAGE!r}")
+S3_ENDPOINT_URL = os.environ.get("S3_ENDPOINT_URL", "")  # empty: AWS itself
+S3_BUCKET = os.environ.get("S3_BUCKET", "gemma-media")
+S3_PREFIX = os.environ.get("S3_PREFIX", "")  # keys under this prefix: one bucket, several sites
+S3_REGION = os.environ.get("S3_REGION", "us-east-1")
+S3_ACCESS_KEY_ID = os.environ.get("S3_ACCESS_KEY_ID", "")
+S3_SECRET_ACCESS_KEY = os.environ.get("S3_SECRET_ACCESS_KEY", "")
+# Object lock (WORM) for originals: "auto" uses it when the bucket has it enabled, "off"
+# never. Retention mode and days for each original written (GOVERNANCE lets a deletion by
+# the site's own credentials, with s3:BypassGovernanceRetention, remove the bytes;
+# COMPLIANCE keeps them until the days are over whoever asks).
+S3_OBJECT_LOCK = os.environ.get("S3_OBJECT_LOCK", "auto").strip().lower()
+S3_OBJECT_LOCK_MODE = os.environ.get("S3_OBJECT_LOCK_MODE", "GOVERNANCE").strip().upper()
+S3_OBJECT_LOCK_DAYS = envint("S3_OBJECT_LOCK_DAYS", 30)
+# Files larger than this go up in parts of this size (constant memory, resumable parts).
+S3_MULTIPART_BYTES = envint("S3_MULTIPART_BYTES", 64 * 1024**2)
+# Workers keep fetched originals here by SHA-256, least recently used evicted past the bound.
+MEDIA_CACHE_DIR = Path(os.environ.get("MEDIA_CACHE_DIR", VAR_DIR / "media-cache"))
+MEDIA_CACHE_BYTES = envint("MEDIA_CACHE_BYTES", 20 * 1024**3)
 
 # --- Redis: Celery broker + Channels layer ---------------------------------------------------
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6390/0")

@@ -43,20 +43,21 @@ def thread_question(question: str, turns) -> str:
     return "\n".join(lines) + f"\n\nFollow-up question: {question}"
 
 
-def build_request(analysis) -> Request:
+def build_request(analysis, paths: dict | None = None) -> Request:
     """Question (with the thread's earlier turns), media, answer schema, sampler — and, for
-    a reproduction, the original's record."""
+    a reproduction, the original's record. `paths`: the verified local copy of each item
+    by id (what the pipeline fetched); without it, where the filesystem store keeps them."""
     original = analysis.reproduced_from if analysis.reproduced_from_id else None
     return Request(
         question=thread_question(analysis.question, analysis.turns()),
-        media=media_inputs(analysis),
+        media=media_inputs(analysis, paths or {}),
         schema=analysis.response_schema,
         sampler=analysis.sampler or None,
         replay=original.record if original is not None and original.record else None,
     )
 
 
-def media_inputs(analysis) -> list[MediaInput]:
+def media_inputs(analysis, paths: dict | None = None) -> list[MediaInput]:
     """The analysis' media items, oldest first (the order is part of the prompt).
 
     An item deleted or flagged since the question was asked fails the job with the reason:
@@ -68,17 +69,17 @@ def media_inputs(analysis) -> list[MediaInput]:
             raise EngineError(f'"{asset.filename}" failed its integrity check: not analysed.')
         if not asset.is_ready:
             raise EngineError(f'"{asset.filename}" is {asset.status}: it cannot be analysed.')
-        items.append(media_input(asset))
+        items.append(media_input(asset, (paths or {}).get(asset.pk)))
     return items
 
 
-def media_input(asset) -> MediaInput:
+def media_input(asset, path=None) -> MediaInput:
     from analysis.media import storage
 
     return MediaInput(
         id=str(asset.pk),
         kind=asset.kind,
-        path=storage.original_path(asset.case_id, asset.pk),
+        path=path or storage.original_path(asset.case_id, asset.pk),
         sha256=asset.sha256,
         name=asset.filename,
         mime=asset.mime,

@@ -178,7 +178,7 @@ def pdf_pages(asset) -> list[dict]:
     name = asset.derived.get("text")
     if name:
         try:
-            texts = json.loads(storage.derived_path(asset.id, name).read_text(encoding="utf-8"))
+            texts = json.loads(storage.read_derived(asset.id, name).decode("utf-8"))
         except (OSError, ValueError):
             texts = []
     previews = asset.derived.get("pages", [])
@@ -194,10 +194,8 @@ def pdf_pages(asset) -> list[dict]:
 
 
 def text_preview(asset) -> tuple[str, bool]:
-    path = storage.original_path(asset.case_id, asset.id)
     try:
-        with open(path, "rb") as f:
-            head = f.read(TEXT_PREVIEW_BYTES)
+        head = storage.read_original_head(asset.case_id, asset.id, TEXT_PREVIEW_BYTES)
     except OSError:
         return "", False
     return head.decode("utf-8", errors="replace"), asset.size > TEXT_PREVIEW_BYTES

@@ -14,7 +14,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from analysis import audit, search, streaming
-from analysis.media import registry, sandbox, storage
+from analysis.media import integrity, registry, sandbox, storage
 from analysis.media.types import Detected, MediaRejected
 from analysis.models import AuditEvent, MediaAsset
 
@@ -25,11 +25,27 @@ def process_asset(asset_id) -> MediaAsset | None:
     asset = MediaAsset.objects.filter(pk=asset_id).first()
     if asset is None or asset.status != MediaAsset.Status.CHECKING:
         return asset  # deleted meanwhile, or a redelivered message for a finished item
-    path = storage.original_path(asset.case_id, asset.id)
+    try:
+        _check(asset)
+    finally:
+        storage.release_local()
+    search.index_media(asset)
+    streaming.publish_media_status(asset)
+    return asset
+
+
+def _check(asset: MediaAsset) -> None:
+    # A local copy: on the object store it is fetched here and verified against the hash
+    # taken at upload, so the sandbox decodes exactly the bytes that were uploaded.
+    path = integrity.local_copy(asset, via="media-check", rehash=False)
+    if path is None:
+        asset.fail_checking(integrity.CHANGED)
+        return
     try:
         found, metadata, derived = sandbox.run(check, str(asset.id), str(path))
         detected = Detected(**found)
         registry.get(detected.kind)  # the child's answer names a kind we know, or is refused
+        storage.publish_derived(asset.id)  # the sandbox has no network: staged files go now
     except MediaRejected as exc:
         _rejected(asset, str(exc))
     except Exception as exc:
@@ -40,9 +56,6 @@ def process_asset(asset_id) -> MediaAsset | None:
     else:
         if not asset.finish_checking(detected, metadata=metadata, derived=derived):
             storage.remove_derived(asset.id)  # deleted while we worked: leave nothing behind
-    search.index_media(asset)
-    streaming.publish_media_status(asset)
-    return asset
 
 
 def check(asset_id: str, name: str) -> tuple[dict, dict, dict]:

@@ -45,8 +45,7 @@ def sweep_deleted() -> int:
     """Files of deleted items that a crash left behind (run with the upload clean-up)."""
     count = 0
     for asset in MediaAsset.objects.filter(status=MediaAsset.Status.DELETED).only("id", "case_id"):
-        original = storage.original_path(asset.case_id, asset.id)
-        if original.exists() or storage.derived_dir(asset.id).exists():
+        if storage.item_files(asset.case_id, asset.id) or storage.derived_dir(asset.id).exists():
             log.warning("removing leftover files of deleted media %s", asset.id)
             remove_files(asset)
             count += 1

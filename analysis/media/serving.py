@@ -16,7 +16,7 @@ import re
 import unicodedata
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
+from typing import BinaryIO
 from urllib.parse import quote
 
 from asgiref.sync import sync_to_async
@@ -113,14 +113,18 @@ def not_satisfiable(size: int) -> HttpResponse:
 
 # Gets the SHA-256 of a whole file that was sent; returns whether it matched.
 OnVerified = Callable[[str], bool]
+# Opens bytes start..end (inclusive) of a stored file: storage.open_original / open_derived.
+Opener = Callable[[int, int], BinaryIO]
 
 
 def stream_file(
-    request, path: Path, span: Span, size: int, *, on_whole: OnVerified | None = None
+    request, opener: Opener, span: Span, size: int, *, on_whole: OnVerified | None = None
 ) -> StreamingHttpResponse:
-    """The bytes of `span`, streamed; `on_whole` gets the hash when all of a file was sent."""
+    """The bytes of `span`, streamed; `on_whole` gets the hash when all of a file was sent.
+
+    Only the span is read from the store (an object store is asked for that range alone)."""
     hashing = on_whole is not None and span.start == 0 and span.end == size - 1
-    args = (path, span, on_whole if hashing else None)
+    args = (opener, span, on_whole if hashing else None)
     content = _ablocks(*args) if isinstance(request, ASGIRequest) else _blocks(*args)
     response = StreamingHttpResponse(content, status=206 if span.partial else 200)
     response["Content-Length"] = str(span.length)
@@ -130,8 +134,8 @@ def stream_file(
     return response
 
 
-def _blocks(path: Path, span: Span, on_whole: OnVerified | None) -> Iterator[bytes]:
-    reader = _Reader(path, span, on_whole is not None)
+def _blocks(opener: Opener, span: Span, on_whole: OnVerified | None) -> Iterator[bytes]:
+    reader = _Reader(opener, span, on_whole is not None)
     try:
         held = None
         while block := reader.next():
@@ -144,8 +148,10 @@ def _blocks(path: Path, span: Span, on_whole: OnVerified | None) -> Iterator[byt
         reader.close()
 
 
-async def _ablocks(path: Path, span: Span, on_whole: OnVerified | None) -> AsyncIterator[bytes]:
-    reader = await sync_to_async(_Reader, thread_sensitive=False)(path, span, on_whole is not None)
+async def _ablocks(opener: Opener, span: Span, on_whole: OnVerified | None) -> AsyncIterator[bytes]:
+    reader = await sync_to_async(_Reader, thread_sensitive=False)(
+        opener, span, on_whole is not None
+    )
     read = sync_to_async(reader.next, thread_sensitive=False)
     try:
         held = None
@@ -162,9 +168,8 @@ async def _ablocks(path: Path, span: Span, on_whole: OnVerified | None) -> Async
 class _Reader:
     """Reads a span block by block, hashing as it goes when asked to."""
 
-    def __init__(self, path: Path, span: Span, hashing: bool) -> None:
-        self.file = open(path, "rb")  # noqa: SIM115 - closed by close()
-        self.file.seek(span.start)
+    def __init__(self, opener: Opener, span: Span, hashing: bool) -> None:
+        self.file = opener(span.start, span.end)  # closed by close()
         self.left = span.length
         self.hasher = hashlib.sha256() if hashing else None
 

@@ -1,17 +1,25 @@
-"""Where media bytes live on disk. Every path is made here, from ids: never from a request.
+"""Where media bytes live. Every path and key is made here, from ids: never from a request.
+
+This module is the one place that stores, opens, serves and deletes media files, whatever
+the store (stores/: this host's disk by default, an S3-compatible object store with
+MEDIA_STORAGE=s3). MEDIA_ROOT is always this host's disk:
 
     MEDIA_ROOT/
-      uploads/<upload-id>.part         bytes of an upload still under way
-      originals/<case-id>/<asset-id>   the immutable original (0440, no extension)
-      derived/<asset-id>/<name>        thumbnails, posters, strips, waveforms, page previews
+      uploads/<upload-id>.part         bytes of an upload still under way (always local)
+      originals/<case-id>/<asset-id>   the immutable original (filesystem store only)
+      derived/<asset-id>/<name>        thumbnails, posters, strips, waveforms, page previews:
+                                       written here by the media sandbox, then published
 
-All three live under one root, so one filesystem: a finished upload is renamed into place
-(atomic), never copied. Derived files are written the same way, so a reader never sees half.
+The store holds the same layout as keys ("originals/<case>/<asset>", "derived/<asset>/<name>").
+On the filesystem store a finished upload is renamed into place (atomic), and a staged derived
+file is already where it is served from. On the object store both are uploaded (multipart
+for big files), then the local copy goes. Workers read originals through `local_original`:
+a local file, fetched and verified against the recorded SHA-256 (stores/cache.py).
 """
 
 from __future__ import annotations
 
-import contextlib
+import hashlib
 import os
 import re
 import shutil
@@ -20,10 +28,15 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import BinaryIO
 
 from django.conf import settings
 
-ORIGINAL_MODE = 0o440
+from analysis.media import stores
+from analysis.media.ingest import BLOCK
+from analysis.media.stores import Mismatch
+
+__all__ = ["Mismatch"]
 DERIVED_MODE = 0o440
 # Derived names are chosen by the media task; the serving view accepts only this shape.
 DERIVED_NAME = re.compile(r"^[a-z][a-z0-9-]{0,40}\.(jpg|png|json|txt)$")
@@ -38,12 +51,30 @@ def _uuid(value) -> str:
     return str(value if isinstance(value, uuid.UUID) else uuid.UUID(str(value)))
 
 
+def _derived_name(name: str) -> str:
+    if not DERIVED_NAME.match(name):
+        raise ValueError(f"not a derived file name: {name!r}")
+    return name
+
+
+def original_key(case_id, asset_id) -> str:
+    return f"originals/{_uuid(case_id)}/{_uuid(asset_id)}"
+
+
+def derived_key(asset_id, name: str) -> str:
+    return f"derived/{_uuid(asset_id)}/{_derived_name(name)}"
+
+
+# --- this host's disk: uploads under way, derived files being made ------------------------------
+
+
 def partial_path(upload_id) -> Path:
     return root() / "uploads" / f"{_uuid(upload_id)}.part"
 
 
 def original_path(case_id, asset_id) -> Path:
-    return root() / "originals" / _uuid(case_id) / _uuid(asset_id)
+    """Where the filesystem store keeps an original (use the functions below to read it)."""
+    return root() / original_key(case_id, asset_id)
 
 
 def derived_dir(asset_id) -> Path:
@@ -51,9 +82,8 @@ def derived_dir(asset_id) -> Path:
 
 
 def derived_path(asset_id, name: str) -> Path:
-    if not DERIVED_NAME.match(name):
-        raise ValueError(f"not a derived file name: {name!r}")
-    return derived_dir(asset_id) / name
+    """Where a derived file is staged (and kept, on the filesystem store)."""
+    return root() / derived_key(asset_id, name)
 
 
 def open_partial(upload_id) -> int:
@@ -67,45 +97,97 @@ def remove_partial(upload_id) -> None:
     partial_path(upload_id).unlink(missing_ok=True)
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
+def free_bytes() -> int:
+    """Room for uploads under way on this host (they are staged here whatever the store)."""
+    base = root()
+    base.mkdir(parents=True, exist_ok=True)
+    return shutil.disk_usage(base).free
+
+
+def files_under_root() -> list[Path]:
+    """Every file under MEDIA_ROOT (tests assert that rejected uploads leave none)."""
+    base = root()
+    return sorted(p for p in base.rglob("*") if p.is_file()) if base.exists() else []
+
+
+# --- originals ---------------------------------------------------------------------------------
+
+
+def commit_original(upload_id, case_id, asset_id) -> None:
+    """Move a finished upload into the store; written exactly once (the local file goes)."""
+    stores.current().put(partial_path(upload_id), original_key(case_id, asset_id), original=True)
+
+
+def original_size(case_id, asset_id) -> int | None:
+    """The stored original's size; None when it is missing."""
+    return stores.current().size(original_key(case_id, asset_id))
+
+
+def open_original(case_id, asset_id, start: int = 0, end: int | None = None) -> BinaryIO:
+    """A reader of the original's bytes start..end (inclusive). FileNotFoundError if gone."""
+    return stores.current().open(original_key(case_id, asset_id), start, end)
+
+
+def read_original_head(case_id, asset_id, count: int) -> bytes:
+    with open_original(case_id, asset_id, 0, count - 1) as reader:
+        return reader.read(count)
+
+
+def hash_original(case_id, asset_id) -> str:
+    """SHA-256 of the stored original, read block by block; "missing" when it is gone."""
+    hasher = hashlib.sha256()
     try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+        with open_original(case_id, asset_id) as reader:
+            while block := reader.read(BLOCK):
+                hasher.update(block)
+    except FileNotFoundError:
+        return "missing"
+    return hasher.hexdigest()
 
 
-def commit_original(upload_id, case_id, asset_id) -> Path:
-    """Move a finished upload into place: fsync, atomic rename, read-only, directory synced.
+def local_original(case_id, asset_id, sha256: str, *, rehash: bool) -> Path:
+    """A file on this host with the original's bytes, for a worker to decode.
 
-    The rename refuses to replace an existing file: originals are written exactly once.
+    From the object store it is fetched into the worker's cache and verified against
+    `sha256` (every fetch is); `rehash` hashes a copy already here again. Raises Mismatch.
+    The file stays until `release_local()` (the end of the job).
     """
-    source = partial_path(upload_id)
-    target = original_path(case_id, asset_id)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(source, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.chmod(source, ORIGINAL_MODE)
-    if target.exists():
-        raise FileExistsError(target)
-    os.rename(source, target)
-    _fsync_dir(target.parent)
-    return target
+    store = stores.current()
+    key = original_key(case_id, asset_id)
+    path = store.local_path(key)
+    if path is None:
+        from analysis.media.stores import cache
+
+        return cache.current().fetch(store, key, sha256, rehash=rehash)
+    if rehash or not path.exists():
+        found = hash_original(case_id, asset_id)
+        if found != sha256:
+            raise Mismatch(found)
+    return path
+
+
+def release_local() -> None:
+    """The job is done with its local copies: the cache may evict them again."""
+    if not stores.current().local:
+        from analysis.media.stores import cache
+
+        cache.current().release()
 
 
 def remove_original(case_id, asset_id) -> None:
-    path = original_path(case_id, asset_id)
-    path.unlink(missing_ok=True)
-    with contextlib.suppress(OSError):  # not empty: other originals of the case stay
-        path.parent.rmdir()
+    stores.current().delete(original_key(case_id, asset_id))
+
+
+# --- derived files -----------------------------------------------------------------------------
 
 
 @contextmanager
 def derived_writer(asset_id, name: str) -> Iterator[Path]:
-    """A temporary path to write a derived file to; renamed into place when the block ends."""
+    """A temporary path to write a derived file to; renamed into place when the block ends.
+
+    Runs in the media sandbox (no network): the file is staged on this host's disk and
+    reaches the store through `publish_derived`, in the worker, after the sandbox ends.
+    """
     target = derived_path(asset_id, name)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=target.suffix)
@@ -118,8 +200,38 @@ def derived_writer(asset_id, name: str) -> Iterator[Path]:
         Path(tmp).unlink(missing_ok=True)
 
 
+def publish_derived(asset_id) -> None:
+    """Every staged derived file of the item into the store (nothing to do on the disk)."""
+    store = stores.current()
+    if store.local:
+        return
+    folder = derived_dir(asset_id)
+    for path in sorted(folder.iterdir()) if folder.exists() else []:
+        if path.is_file() and DERIVED_NAME.match(path.name):
+            store.put(path, derived_key(asset_id, path.name), original=False)
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def derived_size(asset_id, name: str) -> int | None:
+    return stores.current().size(derived_key(asset_id, name))
+
+
+def open_derived(asset_id, name: str, start: int = 0, end: int | None = None) -> BinaryIO:
+    return stores.current().open(derived_key(asset_id, name), start, end)
+
+
+def read_derived(asset_id, name: str) -> bytes:
+    """A derived file's bytes (they are small). FileNotFoundError (an OSError) when gone."""
+    with open_derived(asset_id, name) as reader:
+        return reader.read()
+
+
 def remove_derived(asset_id) -> None:
-    shutil.rmtree(derived_dir(asset_id), ignore_errors=True)
+    shutil.rmtree(derived_dir(asset_id), ignore_errors=True)  # staged, not yet published
+    stores.current().delete_prefix(f"derived/{_uuid(asset_id)}/")
+
+
+# --- whole items -------------------------------------------------------------------------------
 
 
 def remove_item_files(case_id, asset_id) -> None:
@@ -128,21 +240,15 @@ def remove_item_files(case_id, asset_id) -> None:
     remove_original(case_id, asset_id)
 
 
-def item_files(case_id, asset_id) -> list[Path]:
-    """Every file of one item that is on disk (the original first)."""
-    original = original_path(case_id, asset_id)
-    folder = derived_dir(asset_id)
-    derived = sorted(p for p in folder.iterdir() if p.is_file()) if folder.exists() else []
-    return ([original] if original.exists() else []) + derived
+def item_files(case_id, asset_id) -> list[str]:
+    """The keys of every stored file of one item (the original first)."""
+    store = stores.current()
+    original = original_key(case_id, asset_id)
+    derived = store.keys(f"derived/{_uuid(asset_id)}/")
+    return ([original] if store.size(original) is not None else []) + derived
 
 
-def files_under_root() -> list[Path]:
-    """Every file under MEDIA_ROOT (tests assert that rejected uploads leave none)."""
-    base = root()
-    return sorted(p for p in base.rglob("*") if p.is_file()) if base.exists() else []
-
-
-def free_bytes() -> int:
-    base = root()
-    base.mkdir(parents=True, exist_ok=True)
-    return shutil.disk_usage(base).free
+def stored_keys() -> list[str]:
+    """Every key in the store: originals and derived files (tests: nothing left over)."""
+    store = stores.current()
+    return store.keys("originals/") + store.keys("derived/")

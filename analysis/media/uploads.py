@@ -254,6 +254,10 @@ def finish(upload: MediaUpload, *, request=None) -> Finished:
 
 def _store(upload: MediaUpload, sniffed, sha256: str, request) -> Finished:
     asset_id = uuid.uuid4()
+    # The bytes go into the store first, outside the transaction: an upload to an object
+    # store may take minutes, and the audit chain of the case stays locked while the
+    # transaction is open. A failure below removes them again.
+    storage.commit_original(upload.id, upload.case_id, asset_id)
     try:
         with transaction.atomic():
             asset = MediaAsset.objects.create(
@@ -266,11 +270,9 @@ def _store(upload: MediaUpload, sniffed, sha256: str, request) -> Finished:
                 target=asset, request=request, details=_upload_details(asset),
             )  # fmt: skip
             _close(upload, MediaUpload.Status.COMPLETE, asset=asset)
-            # Last step inside the transaction: if the rename fails, the row rolls back.
-            storage.commit_original(upload.id, upload.case_id, asset_id)
             transaction.on_commit(lambda: enqueue(asset))
     except Exception:
-        storage.remove_original(upload.case_id, asset_id)  # the commit itself may have failed
+        storage.remove_original(upload.case_id, asset_id)
         raise
     return Finished(upload, asset)
 

@@ -6,6 +6,8 @@ see, so a guessed item id from another case is a 404 like everything else.
 
 from __future__ import annotations
 
+from functools import partial
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
@@ -69,8 +71,7 @@ def media_file(request: HttpRequest, case_id, asset_id) -> HttpResponse:
     asset = _asset_or_404(found, asset_id)
     if asset.status in MediaAsset.GONE:
         return HttpResponse(f"This item was {asset.status}; its record is kept.", status=410)
-    path = storage.original_path(asset.case_id, asset.id)
-    if not path.exists():
+    if storage.original_size(asset.case_id, asset.id) is None:
         integrity.report(asset, "missing", via="serve", request=request)
         raise Http404("The original file is missing.")
     download = request.GET.get("download") == "1"
@@ -89,8 +90,9 @@ def media_file(request: HttpRequest, case_id, asset_id) -> HttpResponse:
     else:
         _record_access(request, asset, span, download)
         response = serving.stream_file(
-            request, path, span, asset.size, on_whole=_verifier(request, asset, download)
-        )
+            request, partial(storage.open_original, asset.case_id, asset.id), span, asset.size,
+            on_whole=_verifier(request, asset, download),
+        )  # fmt: skip
     return _media_headers(response, asset.mime, serving.served_name(asset), download, etag)
 
 
@@ -139,16 +141,16 @@ def media_derived(request: HttpRequest, case_id, asset_id, name: str) -> HttpRes
     asset = _asset_or_404(found, asset_id)
     if name not in derived_names(asset.derived):
         raise Http404("No such derived file.")
-    path = storage.derived_path(asset.id, name)
-    if not path.exists():
+    size = storage.derived_size(asset.id, name)
+    if size is None:
         raise Http404("No such derived file.")
-    size = path.stat().st_size
     audit.record(
         AuditEvent.Action.MEDIA_VIEWED, case=asset.case_id, target=asset, request=request,
         details={"via": "derived", "name": name},
     )  # fmt: skip
-    response = serving.stream_file(request, path, serving.Span(0, size - 1, False), size)
-    mime = serving.DERIVED_TYPES[path.suffix]
+    opener = partial(storage.open_derived, asset.id, name)
+    response = serving.stream_file(request, opener, serving.Span(0, size - 1, False), size)
+    mime = serving.DERIVED_TYPES[name[name.rindex(".") :]]
     _media_headers(response, mime, name, False, f'"{asset.id}-{name}"')
     return response
 
