@@ -274,6 +274,11 @@ CHANNEL_LAYERS = {
     }
 }
 
+# --- Metrics (analysis/metrics.py): kept in Redis, served at /metrics ------------------------
+METRICS_PREFIX = os.environ.get("CHANNELS_PREFIX", "gemma-web") + ":metrics"
+# A scraper sends `Authorization: Bearer <token>`; unset, only staff sessions may read them.
+METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
+
 # --- Celery: long GPU jobs -------------------------------------------------------------------
 CELERY_BROKER_URL = REDIS_URL
 CELERY_RESULT_BACKEND = None  # results live on the Analysis row, not in Redis
@@ -417,6 +422,10 @@ CSRF_COOKIE_HTTPONLY = True
 CSRF_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 SECURE_SSL_REDIRECT = envbool("SECURE_SSL_REDIRECT", PRODUCTION)
+# Prometheus in compose scrapes web:8000/metrics over the private network, where there is no
+# TLS proxy to send it through; the page holds counters only and refuses all but staff and
+# the scrape token.
+SECURE_REDIRECT_EXEMPT = [r"^metrics$"]
 SECURE_HSTS_SECONDS = envint("SECURE_HSTS_SECONDS", 31_536_000 if PRODUCTION else 0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = envbool("SECURE_HSTS_INCLUDE_SUBDOMAINS", PRODUCTION)
 # Preload asks browsers to use HTTPS before the first visit; hard to take back, so a site

@@ -6,6 +6,7 @@ from django.views.generic import RedirectView
 
 from analysis import sso
 from analysis.views import auth
+from analysis.views import metrics as metrics_views
 
 urlpatterns = [
     path("login/", auth.LoginView.as_view(), name="login"),
@@ -22,5 +23,7 @@ urlpatterns = [
     # OpenID Connect sign-in (404 unless configured); the names are mozilla-django-oidc's.
     path("oidc/authenticate/", sso.OIDCStartView.as_view(), name="oidc_authentication_init"),
     path("oidc/callback/", sso.OIDCCallbackView.as_view(), name="oidc_authentication_callback"),
+    # Prometheus' default path; staff or the scrape token only (analysis/views/metrics.py).
+    path("metrics", metrics_views.metrics_page, name="metrics"),
     path("", include("analysis.urls")),
 ]

@@ -25,6 +25,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -232,6 +233,21 @@ class Site:
     def leftovers(self) -> list[str]:
         """Live processes in any of the children's sessions (there must be none)."""
         return sessions_alive(self.all_pids())
+
+
+@contextlib.contextmanager
+def running_site(folder: Path, env: dict[str, str] | None = None) -> Iterator[Site]:
+    """A started site with its admin signed in; afterwards stopped, and it must have exited
+    cleanly with no child left behind."""
+    site = Site(folder, env)
+    try:
+        site.start()
+        site.sign_in()
+        yield site
+    finally:
+        code = site.stop()
+        assert site.leftovers() == [], "children left behind"
+        assert code == 0, "".join(site.lines[-60:])
 
 
 def sessions_alive(sids: set[int]) -> list[str]:

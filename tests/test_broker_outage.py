@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from tests.site_driver import FINISHED, TINY_TEXT, Site, Watcher, free_port, wait
+from tests.site_driver import FINISHED, TINY_TEXT, Watcher, free_port, running_site, wait
 
 pytestmark = [
     pytest.mark.slow,
@@ -44,15 +44,8 @@ def site(tmp_path, broker):
         "GEMMA_N_THREADS": "1",
         "ANALYSIS_SWEEP_INTERVAL": "3",
     }
-    site = Site(tmp_path, env)
-    try:
-        site.start()
-        site.sign_in()
+    with running_site(tmp_path, env) as site:
         yield site
-    finally:
-        code = site.stop()
-        assert site.leftovers() == []
-        assert code == 0, "".join(site.lines[-60:])
 
 
 def test_a_broker_outage_is_ridden_out_in_few_lines_and_loses_nothing(site, broker):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.site_driver import FINISHED, TINY_TEXT, Site, Watcher, wait
+from tests.site_driver import FINISHED, TINY_TEXT, Watcher, running_site, wait
 
 pytestmark = [
     pytest.mark.slow,
@@ -25,15 +25,8 @@ TRIES = 8  # questions asked, at most, to catch one mid-answer for each kill
 
 @pytest.fixture
 def site(tmp_path):
-    site = Site(tmp_path, LONG_ANSWERS)
-    try:
-        site.start()
-        site.sign_in()
+    with running_site(tmp_path, LONG_ANSWERS) as site:
         yield site
-    finally:
-        code = site.stop()
-        assert site.leftovers() == [], "children left behind"
-        assert code == 0, "".join(site.lines[-60:])
 
 
 def test_it_recovers_from_killing_each_child_while_answers_stream(site):

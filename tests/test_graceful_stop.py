@@ -8,7 +8,7 @@ import signal
 
 import pytest
 
-from tests.site_driver import FINISHED, TINY_TEXT, Site, wait
+from tests.site_driver import FINISHED, TINY_TEXT, Site, running_site, wait
 
 pytestmark = [
     pytest.mark.slow,
@@ -20,15 +20,8 @@ TRIES = 8  # questions asked, at most, to catch one mid-answer
 
 @pytest.fixture
 def site(tmp_path):
-    site = Site(tmp_path, LONG_ANSWERS)
-    try:
-        site.start()
-        site.sign_in()
+    with running_site(tmp_path, LONG_ANSWERS) as site:
         yield site
-    finally:
-        code = site.stop()
-        assert site.leftovers() == [], "children left behind"
-        assert code == 0, "".join(site.lines[-60:])
 
 
 def requeued(site: Site, analysis_id: str) -> bool:

@@ -96,13 +96,7 @@ def mark_answer(request: HttpRequest, case_id, analysis_id) -> HttpResponse:
 @login_required
 @require_POST
 def note_on_answer(request: HttpRequest, case_id, analysis_id) -> HttpResponse:
-    found = access.get_case_or_404(request.user, case_id, access.Action.COMMENT)
-    analysis = get_object_or_404(Analysis, pk=analysis_id, case=found.case)
-    form = NoteForm(request.POST)
-    if form.is_valid():
-        _add_note(request, found, form, analysis=analysis)
-    else:
-        messages.error(request, _first_error(form))
+    found, analysis = _take_note(request, case_id, Analysis, analysis_id, about="analysis")
     if request.htmx:
         return _review_partial(request, found, analysis)
     return redirect(_answer_url(analysis))
@@ -111,15 +105,25 @@ def note_on_answer(request: HttpRequest, case_id, analysis_id) -> HttpResponse:
 @login_required
 @require_POST
 def note_on_media(request: HttpRequest, case_id, asset_id) -> HttpResponse:
+    found, asset = _take_note(
+        request, case_id, MediaAsset, asset_id, about="media", added="Note added."
+    )
+    return redirect(reverse("media-detail", args=[found.case.id, asset.id]) + "#notes")
+
+
+def _take_note(request: HttpRequest, case_id, model, pk, *, about: str, added: str = ""):
+    """The note form posted about one answer or media item of a case the user may comment
+    in: saved, or its first error told. Returns the case access and the object."""
     found = access.get_case_or_404(request.user, case_id, access.Action.COMMENT)
-    asset = get_object_or_404(MediaAsset, pk=asset_id, case=found.case)
+    target = get_object_or_404(model, pk=pk, case=found.case)
     form = NoteForm(request.POST)
     if form.is_valid():
-        _add_note(request, found, form, media=asset)
-        messages.success(request, "Note added.")
+        _add_note(request, found, form, **{about: target})
+        if added:
+            messages.success(request, added)
     else:
         messages.error(request, _first_error(form))
-    return redirect(reverse("media-detail", args=[found.case.id, asset.id]) + "#notes")
+    return found, target
 
 
 def _add_note(request: HttpRequest, found: access.CaseAccess, form: NoteForm, **about) -> None:
