@@ -30,13 +30,20 @@ class AdminLogin:
     generated_password: str | None = None  # set only when we made one up: show it once
 
 
+def _new_password() -> str:
+    """A random password that does not start with "-", which a command line reads as an option."""
+    while (password := secrets.token_urlsafe(12)).startswith("-"):
+        pass
+    return password
+
+
 def ensure_admin(username: str, password: str | None = None) -> AdminLogin:
     User = get_user_model()
     with transaction.atomic():
         if User.objects.filter(username=username).exists():
             return AdminLogin(username, created=False)
         given = password or os.environ.get("GEMMA_ADMIN_PASSWORD", "")
-        generated = None if given else secrets.token_urlsafe(12)
+        generated = None if given else _new_password()
         user = User(username=username, is_staff=True, is_superuser=True)
         try:
             validate_password(given or generated, user)
