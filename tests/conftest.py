@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 
 from tests.base import make_people
+from tests.object_store import media_store, seaweedfs  # noqa: F401 - fixtures
 
 FIXTURES = Path(__file__).parent / "fixtures"
 MODELS = FIXTURES / "models"

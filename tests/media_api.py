@@ -5,12 +5,13 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 from pathlib import Path
 
 from django.conf import settings
 from django.urls import reverse
 
-from analysis.media import processing, uploads
+from analysis.media import processing, storage, stores, uploads
 from analysis.models import MediaAsset, MediaUpload
 
 
@@ -97,11 +98,46 @@ def sha256(data: bytes) -> str:
 
 
 def files_on_disk() -> list[str]:
-    """Every file under MEDIA_ROOT, relative, as sorted strings."""
+    """Every file under MEDIA_ROOT and every key in the object store, relative, sorted."""
     root = Path(settings.MEDIA_ROOT)
-    if not root.exists():
-        return []
-    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
+    local = (
+        [str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()] if root.exists() else []
+    )
+    stored = [] if stores.current().local else storage.stored_keys()
+    return sorted(local + stored)
+
+
+# --- the stored bytes, on either store --------------------------------------------------------
+
+
+def stored_original(asset: MediaAsset) -> bytes:
+    with storage.open_original(asset.case_id, asset.id) as reader:
+        return reader.read()
+
+
+def stored_derived(asset: MediaAsset, name: str) -> bytes:
+    return storage.read_derived(asset.id, name)
+
+
+def rewrite_original(asset: MediaAsset, data: bytes) -> None:
+    """Someone with write access to the store changes the original behind the site's back
+    (on a versioned bucket: a new version; the locked one stays, hidden behind it)."""
+    store = stores.current()
+    key = storage.original_key(asset.case_id, asset.id)
+    if store.local:
+        path = store.local_path(key)
+        os.chmod(path, 0o640)
+        path.write_bytes(data)
+    else:
+        store.client.put_object(Bucket=store.bucket, Key=store._key(key), Body=data)
+
+
+def tamper(asset: MediaAsset) -> None:
+    rewrite_original(asset, stored_original(asset) + b"!")
+
+
+def drop_original(asset: MediaAsset) -> None:
+    storage.remove_original(asset.case_id, asset.id)
 
 
 def assert_nothing_stored() -> None:

@@ -9,7 +9,7 @@ from analysis.models import AuditEvent, MediaAsset
 from tests import media_samples as samples
 from tests.media_api import files_on_disk, make_asset, upload
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("media_store")]
 
 
 def delete(client, asset):

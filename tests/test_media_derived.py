@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import io
 import json
 
 import pytest
@@ -11,9 +12,9 @@ from PIL import Image
 from analysis.media import images, processing, registry, storage
 from analysis.models import MediaAsset
 from tests import media_samples as samples
-from tests.media_api import make_asset
+from tests.media_api import make_asset, stored_derived
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("media_store")]
 
 
 @pytest.fixture
@@ -25,7 +26,7 @@ def add(people):
 
 
 def derived_image(asset: MediaAsset, name: str) -> Image.Image:
-    with Image.open(storage.derived_path(asset.id, name)) as picture:
+    with Image.open(io.BytesIO(stored_derived(asset, name))) as picture:
         picture.load()
         return picture
 
@@ -99,7 +100,7 @@ def test_a_pdf_gets_page_count_text_and_page_previews(add):
     asset = add(samples.pdf(["Invoice 4411", "Signed by J. Doe", "Page three"]), "invoice.pdf")
     assert asset.status == MediaAsset.Status.READY
     assert asset.metadata["pages"] == 3
-    texts = json.loads(storage.derived_path(asset.id, asset.derived["text"]).read_text())
+    texts = json.loads(stored_derived(asset, asset.derived["text"]))
     assert [t.strip() for t in texts] == ["Invoice 4411", "Signed by J. Doe", "Page three"]
     assert asset.derived["pages"] == ["page-0001.jpg", "page-0002.jpg", "page-0003.jpg"]
     page = derived_image(asset, "page-0001.jpg")
@@ -111,7 +112,7 @@ def test_only_the_first_pages_are_rendered(add, settings):
     settings.MEDIA_PDF_PREVIEW_PAGES = 2
     asset = add(samples.pdf(["a", "b", "c", "d"]), "long.pdf")
     assert len(asset.derived["pages"]) == 2
-    assert len(json.loads(storage.derived_path(asset.id, "pages.json").read_text())) == 4
+    assert len(json.loads(stored_derived(asset, "pages.json"))) == 4
 
 
 def test_plain_text_is_ready_without_derived_files(add):
@@ -134,6 +135,9 @@ def test_a_failure_ends_failed_with_its_reason_and_no_derived_files(people, monk
     assert asset.status == MediaAsset.Status.FAILED
     assert "decoder exploded" in asset.status_reason
     assert not storage.derived_dir(asset.id).exists()
+    assert storage.item_files(asset.case_id, asset.id) == [
+        storage.original_key(asset.case_id, asset.id)
+    ]
     assert sent[-1] == {
         "type": "media.status", "asset": str(asset.id), "status": "failed",
         "reason": asset.status_reason, "hash_mismatch": False,

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import os
-
 import pytest
 from django.urls import reverse
 
-from analysis.media import serving, storage
+from analysis.media import serving
 from analysis.models import AuditEvent, MediaAsset
 from tests import media_samples as samples
-from tests.media_api import make_asset
+from tests.media_api import drop_original, make_asset, rewrite_original, stored_original
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("media_store")]
 
 
 @pytest.fixture
@@ -32,7 +30,7 @@ def body(response) -> bytes:
 
 
 def original(asset: MediaAsset) -> bytes:
-    return storage.original_path(asset.case_id, asset.id).read_bytes()
+    return stored_original(asset)
 
 
 @pytest.mark.parametrize(
@@ -131,11 +129,9 @@ def test_a_tampered_original_is_flagged_and_its_download_never_completes(
     client, people, clip, monkeypatch
 ):
     monkeypatch.setattr(serving, "BLOCK", 1024)
-    path = storage.original_path(clip.case_id, clip.id)
-    os.chmod(path, 0o640)
-    data = bytearray(path.read_bytes())
+    data = bytearray(stored_original(clip))
     data[2000] ^= 0xFF
-    path.write_bytes(bytes(data))
+    rewrite_original(clip, bytes(data))
     sent = []
     monkeypatch.setattr("analysis.streaming._send", lambda case_id, msg: sent.append(msg))
     client.force_login(people.carol)
@@ -149,7 +145,7 @@ def test_a_tampered_original_is_flagged_and_its_download_never_completes(
 
 
 def test_a_missing_original_is_a_404_and_a_mismatch(client, people, clip):
-    storage.original_path(clip.case_id, clip.id).unlink()
+    drop_original(clip)
     client.force_login(people.carol)
     assert client.get(file_url(clip)).status_code == 404
     clip.refresh_from_db()

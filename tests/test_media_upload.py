@@ -7,12 +7,32 @@ import stat
 
 import pytest
 
-from analysis.media import storage, uploads
+from analysis.media import storage, stores, uploads
 from analysis.models import AuditEvent, Case, MediaAsset, MediaUpload
 from tests import media_samples as samples
-from tests.media_api import files_on_disk, install_queue, put, sha256, start, upload
+from tests.media_api import (
+    files_on_disk,
+    install_queue,
+    put,
+    sha256,
+    start,
+    stored_original,
+    upload,
+)  # fmt: skip
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("media_store")]
+
+
+def assert_write_once(asset, media_store: str) -> None:
+    """Read-only on the disk; on the object store, under a retention lock (WORM)."""
+    if media_store == "filesystem":
+        path = storage.original_path(asset.case_id, asset.id)
+        assert stat.S_IMODE(os.stat(path).st_mode) == 0o440
+        return
+    store = stores.current()
+    key = store._key(storage.original_key(asset.case_id, asset.id))
+    retention = store.client.get_object_retention(Bucket=store.bucket, Key=key)["Retention"]
+    assert retention["Mode"] == "GOVERNANCE"
 
 
 @pytest.fixture
@@ -23,7 +43,7 @@ def bob(client, people, settings):
 
 
 def test_it_uploads_in_chunks_and_keeps_the_original_read_only(
-    bob, people, django_capture_on_commit_callbacks, monkeypatch
+    bob, people, django_capture_on_commit_callbacks, monkeypatch, media_store
 ):
     queue = install_queue(monkeypatch)
     data = samples.wav(seconds=0.3)  # ~4.8 KB: five chunks
@@ -39,9 +59,8 @@ def test_it_uploads_in_chunks_and_keeps_the_original_read_only(
     assert asset.uploaded_by == people.bob
     assert asset.status == MediaAsset.Status.CHECKING
     assert queue.ids == [str(asset.id)]  # queued for the media task once committed
-    path = storage.original_path(asset.case_id, asset.id)
-    assert path.read_bytes() == data
-    assert stat.S_IMODE(os.stat(path).st_mode) == 0o440
+    assert stored_original(asset) == data
+    assert_write_once(asset, media_store)
     # The name on disk is the item's id: the client's file name is nowhere on disk.
     assert files_on_disk() == [f"originals/{people.case.id}/{asset.id}"]
 

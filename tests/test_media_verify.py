@@ -2,23 +2,14 @@
 
 from __future__ import annotations
 
-import os
-
 import pytest
 from django.core.management import CommandError, call_command
 
-from analysis.media import storage
 from analysis.models import AuditEvent, Case
 from tests import media_samples as samples
-from tests.media_api import make_asset
+from tests.media_api import drop_original, make_asset, tamper
 
-pytestmark = pytest.mark.django_db
-
-
-def tamper(asset) -> None:
-    path = storage.original_path(asset.case_id, asset.id)
-    os.chmod(path, 0o640)
-    path.write_bytes(path.read_bytes() + b"!")
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("media_store")]
 
 
 def test_all_originals_match(people, capsys):
@@ -46,7 +37,7 @@ def test_a_changed_original_fails_the_command_by_name(people):
 
 def test_a_missing_original_fails_the_command(people):
     asset = make_asset(people.case, people.bob, samples.image("png"), "gone.png")
-    storage.original_path(asset.case_id, asset.id).unlink()
+    drop_original(asset)
     with pytest.raises(CommandError, match="gone.png"):
         call_command("verify_media")
 
