@@ -20,7 +20,7 @@ from django.db import transaction
 from django.db.models import F, QuerySet
 from django.http import Http404
 
-from analysis.models import BreakGlass, Case, Membership
+from analysis.models import BreakGlass, Case, LegalHold, Membership
 
 Role = Membership.Role
 # Not a membership role: what an active break-glass grant gives a staff member.
@@ -52,6 +52,10 @@ ROLE_ACTIONS: dict[str, frozenset[Action]] = {
 ACTIONS_ON_READ_ONLY_CASE = frozenset(
     {Action.VIEW, Action.SET_STATUS, Action.AUDIT, Action.READ_AUDIT}
 )
+# Under legal hold the case is frozen as it stands: nothing added, changed or removed by
+# anyone (its status included), so the evidence is what it was when the hold was placed.
+# Reading stays, and so does reading and exporting the audit trail.
+ACTIONS_UNDER_HOLD = frozenset({Action.VIEW, Action.AUDIT, Action.READ_AUDIT})
 
 
 @dataclass(frozen=True)
@@ -59,6 +63,20 @@ class CaseAccess:
     case: Case
     role: str | None
     break_glass: BreakGlass | None = None
+    holds: tuple = ()  # the legal holds standing on the case
+
+    @property
+    def held(self) -> bool:
+        return bool(self.holds)
+
+    def refused_by_hold(self, action: Action) -> bool:
+        return self.held and action not in ACTIONS_UNDER_HOLD
+
+    @property
+    def hold_reason(self) -> str:
+        from analysis.retention import hold_message
+
+        return hold_message(list(self.holds)) if self.holds else ""
 
     @property
     def is_member(self) -> bool:
@@ -67,6 +85,8 @@ class CaseAccess:
 
     def can(self, action: Action) -> bool:
         if self.role is None or action not in ROLE_ACTIONS[self.role]:
+            return False
+        if self.refused_by_hold(action):
             return False
         return self.case.is_writable or action in ACTIONS_ON_READ_ONLY_CASE
 
@@ -115,12 +135,16 @@ def case_access(user, case_id) -> CaseAccess | None:
         return None
     role = Membership.objects.filter(case=case, user=user).values_list("role", flat=True).first()
     if role is not None:
-        return CaseAccess(case, role)
+        return CaseAccess(case, role, holds=_holds(case))
     if user.is_staff:
         grant = BreakGlass.active(case).filter(user=user).first()
         if grant is not None:
-            return CaseAccess(case, BREAK_GLASS, grant)
+            return CaseAccess(case, BREAK_GLASS, grant, holds=_holds(case))
     return None
+
+
+def _holds(case: Case) -> tuple:
+    return tuple(LegalHold.standing(case.pk).select_related("placed_by"))
 
 
 def get_case_or_404(user, case_id, action: Action = Action.VIEW) -> CaseAccess:
@@ -129,6 +153,8 @@ def get_case_or_404(user, case_id, action: Action = Action.VIEW) -> CaseAccess:
     if access is None or not access.can(Action.VIEW):
         raise Http404("No such case.")
     if not access.can(action):
+        if access.refused_by_hold(action) and action in ROLE_ACTIONS[access.role]:
+            raise PermissionDenied(access.hold_reason)
         raise PermissionDenied("Your role in this case does not allow that.")
     return access
 

@@ -22,16 +22,15 @@ canonical() is JSON with sorted keys, separators (",", ":"), ASCII only; ids are
 (null when absent), created_at is UTC "YYYY-MM-DDTHH:MM:SS.ffffffZ", and an IP is written
 the way Python's ipaddress `.exploded` does ("2001:0db8:0000:...:0001"; IPv4 as usual).
 
-Retention and tombstones (design for the retention issue; nothing here removes anything).
-Triggers refuse every UPDATE and DELETE today. Rows are never deleted, not even on purge: a
-chain with holes cannot be verified. What retention may remove is an event's *body* (IP,
-user agent, details: the personal data), which is why the hash covers the body only through
-`body_hash`. The retention issue adds a nullable `redacted_body_hash` column and replaces the
-UPDATE trigger with one that allows exactly one change per row: body fields cleared and
-`redacted_body_hash` set, every other column unchanged. verify() then uses the stored
-`redacted_body_hash` for such rows, so the chain still verifies, and the purge appends a
-`retention.tombstone` event listing the redacted seqs with their body hashes, so the removal
-itself is on the chain and sealed. Case chains stay, so `case` FKs use PROTECT.
+Retention and tombstones. Rows are never deleted, not even on purge: a chain with holes
+cannot be verified. What retention may remove is an event's *body* (IP, user agent, details:
+the personal data), which is why the hash covers the body only through `body_hash`. The
+triggers (migration 0012) refuse every DELETE and every UPDATE but one per row: body fields
+cleared and `redacted_body_hash` set, every other column unchanged (`redact()` below makes
+it). verify() uses the stored `redacted_body_hash` for such rows, so the chain still verifies;
+the purge lists the redacted seqs with their body hashes in its certificate, whose SHA-256 a
+`retention.purged` event puts on the chain, so the removal itself is on the chain and sealed.
+Case chains stay, so `case` FKs use PROTECT.
 """
 
 from __future__ import annotations
@@ -139,7 +138,8 @@ def event_hash(event: AuditEvent) -> str:
         "target_type": event.target_type,
         "target_id": event.target_id,
         "created_at": iso_utc(event.created_at),
-        "body_hash": body_hash(event.ip, event.user_agent, event.details),
+        "body_hash": event.redacted_body_hash
+        or body_hash(event.ip, event.user_agent, event.details),
         "prev_hash": event.prev_hash,
     }
     return _sha256(canonical(header))
@@ -169,6 +169,26 @@ def _scrub(value):
     if isinstance(value, list):
         return [_scrub(v) for v in value]
     return value
+
+
+def redact(rows: models.QuerySet) -> list[list]:
+    """Clear the bodies of these events in one UPDATE, keeping each body's hash; returns
+    [[seq, body_hash], ...] of the rows redacted now (already redacted ones are left)."""
+    pending = list(
+        rows.filter(redacted_body_hash__isnull=True).values_list("pk", "seq", "ip", "user_agent",
+                                                                 "details")
+    )  # fmt: skip
+    if not pending:
+        return []
+    hashes = {pk: body_hash(ip, agent, details) for pk, _, ip, agent, details in pending}
+    AuditEvent.objects.filter(pk__in=hashes).update(
+        ip=None, user_agent="", details={},
+        redacted_body_hash=models.Case(
+            *(models.When(pk=pk, then=models.Value(h)) for pk, h in hashes.items()),
+            output_field=models.CharField(),
+        ),
+    )  # fmt: skip
+    return [[seq, hashes[pk]] for pk, seq, *_ in pending]
 
 
 # --- helpers for record() --------------------------------------------------------------------

@@ -17,7 +17,8 @@ from analysis.models import AuditEvent
 
 FIELDS = [
     "chain", "seq", "id", "created_at", "case", "actor", "actor_username", "action",
-    "target_type", "target_id", "ip", "user_agent", "details", "body_hash", "prev_hash", "hash",
+    "target_type", "target_id", "ip", "user_agent", "details", "body_hash", "redacted",
+    "prev_hash", "hash",
 ]  # fmt: skip
 # A spreadsheet runs a cell starting with one of these as a formula (CSV injection). User
 # agents and details come from outside, so such cells get a leading apostrophe in the CSV;
@@ -40,7 +41,10 @@ def event_row(event: AuditEvent) -> dict:
         "ip": event.ip,
         "user_agent": event.user_agent,
         "details": event.details,
-        "body_hash": body_hash(event.ip, event.user_agent, event.details),
+        # A redacted body is gone; the hash it had stands in for it (see analysis/audit.py).
+        "body_hash": event.redacted_body_hash
+        or body_hash(event.ip, event.user_agent, event.details),
+        "redacted": event.redacted_body_hash is not None,
         "prev_hash": event.prev_hash,
         "hash": event.hash,
     }

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from analysis import access, audit_seal, pipeline, recovery
+from analysis import access, audit_seal, pipeline, recovery, retention_purge
 from analysis.media import processing, removal, uploads
 
 
@@ -36,3 +36,8 @@ def clean_expired_uploads() -> int:
 @shared_task(name="analysis.tasks.record_break_glass_expiries")
 def record_break_glass_expiries() -> int:
     return access.record_break_glass_expiries()
+
+
+@shared_task(name="analysis.tasks.purge_expired")
+def purge_expired() -> int:
+    return retention_purge.run(trigger="beat").items

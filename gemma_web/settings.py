@@ -7,10 +7,12 @@ on a SQLite file and an embedded Valkey started by `scripts/run`, with DEBUG off
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from pathlib import Path
 
 import dj_database_url
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -295,6 +297,7 @@ CELERY_TASK_ROUTES = {
     # Decoding untrusted media happens on its own queue, never in the web process.
     "analysis.tasks.process_media": {"queue": "media"},
     "analysis.tasks.clean_expired_uploads": {"queue": "default"},
+    "analysis.tasks.purge_expired": {"queue": "default"},
 }
 # The hard limit stays below Redis' visibility timeout, or Redis would hand a still-running
 # job to a second worker and it would run twice.
@@ -306,6 +309,9 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Workers and beat ride out a broker outage of any length (one log line per state change:
 # gemma_web/broker_log.py) instead of exiting after 100 attempts.
 CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+RETENTION_PURGE_AT = os.environ.get("RETENTION_PURGE_AT", "03:30")
+if not re.fullmatch(r"([01]?\d|2[0-3]):[0-5]\d", RETENTION_PURGE_AT):
+    raise ImproperlyConfigured(f"RETENTION_PURGE_AT must be HH:MM (UTC), not {RETENTION_PURGE_AT!r}")
 CELERY_BEAT_SCHEDULE = {
     "record-break-glass-expiries": {
         "task": "analysis.tasks.record_break_glass_expiries",
@@ -322,6 +328,13 @@ CELERY_BEAT_SCHEDULE = {
     "clean-expired-uploads": {
         "task": "analysis.tasks.clean_expired_uploads",
         "schedule": envfloat("MEDIA_UPLOAD_CLEAN_INTERVAL", 900.0),
+    },
+    # Retention: once a day at RETENTION_PURGE_AT (HH:MM, UTC), analysis/retention_purge.py.
+    "purge-expired": {
+        "task": "analysis.tasks.purge_expired",
+        "schedule": crontab(
+            hour=RETENTION_PURGE_AT.partition(":")[0], minute=RETENTION_PURGE_AT.partition(":")[2]
+        ),
     },
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")

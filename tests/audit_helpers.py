@@ -11,7 +11,8 @@ from django.db import connection as default_connection
 from analysis import audit
 from analysis.models import AuditEvent
 
-MIGRATION = importlib.import_module("analysis.migrations.0003_audit")
+# The triggers as the newest migration that wrote them left them.
+MIGRATION = importlib.import_module("analysis.migrations.0012_retention")
 
 
 def _run(statements, connection) -> None:

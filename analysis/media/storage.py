@@ -234,6 +234,15 @@ def remove_derived(asset_id) -> None:
 # --- whole items -------------------------------------------------------------------------------
 
 
+def derived_bytes(asset_id) -> int:
+    """How much the item's derived files hold (retention's certificate says what went)."""
+    folder = derived_dir(asset_id)
+    try:
+        return sum(entry.stat().st_size for entry in os.scandir(folder) if entry.is_file())
+    except FileNotFoundError:
+        return 0
+
+
 def remove_item_files(case_id, asset_id) -> None:
     """Every file of one item: its original and all its derived files."""
     remove_derived(asset_id)

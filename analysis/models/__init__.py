@@ -6,6 +6,13 @@ from analysis.models.audit import AuditEvent
 from analysis.models.cases import BreakGlass, Case, Membership
 from analysis.models.llm import LanguageModel, default_sampler
 from analysis.models.media import MediaAsset, MediaUpload
+from analysis.models.retention import (
+    DeletionRequest,
+    LegalHold,
+    PurgeRecord,
+    PurgeRun,
+    RetentionPolicy,
+)
 from analysis.models.review import AnswerMark, ReviewNote
 from analysis.models.search import SearchEntry
 from analysis.models.templates import Batch, PromptTemplate
@@ -20,6 +27,11 @@ __all__ = [
     "Batch",
     "BreakGlass",
     "Case",
+    "DeletionRequest",
+    "LegalHold",
+    "PurgeRecord",
+    "PurgeRun",
+    "RetentionPolicy",
     "Invitation",
     "LanguageModel",
     "MediaAsset",

@@ -60,6 +60,10 @@ class AuditEvent(models.Model):
         LEGAL_HOLD_LIFTED = "retention.hold_lifted", "Legal hold lifted"
         PURGED = "retention.purged", "Purged"
         TOMBSTONE = "retention.tombstone", "Tombstone"
+        # Early deletion under dual control: an owner asks, a different admin decides.
+        DELETION_REQUESTED = "retention.requested", "Early deletion requested"
+        DELETION_APPROVED = "retention.approved", "Early deletion approved"
+        DELETION_REFUSED = "retention.refused", "Early deletion refused"
         MODEL_REGISTERED = "model.registered", "Model registered"
         MODEL_CHANGED = "model.changed", "Model changed"
         USER_CREATED = "user.created", "User created"
@@ -113,6 +117,10 @@ class AuditEvent(models.Model):
     details = models.JSONField(default=dict, blank=True)
     prev_hash = models.CharField(max_length=64)
     hash = models.CharField(max_length=64)
+    # Set once, by retention, when the body (ip, user_agent, details) is cleared: the body's
+    # hash as it was, so the chain still verifies (see analysis/audit.py, "tombstones").
+    # NULL, not "": the triggers allow the one change from NULL to a 64-character hash.
+    redacted_body_hash = models.CharField(max_length=64, null=True, blank=True)  # noqa: DJ001
 
     class Meta:
         ordering = ["-seq"]
@@ -131,7 +139,11 @@ class AuditEvent(models.Model):
                 name="one_global_audit_event_per_seq",
             ),
         ]
-        indexes = [models.Index(fields=["created_at"], name="audit_created_idx")]
+        indexes = [
+            models.Index(fields=["created_at"], name="audit_created_idx"),
+            # Retention finds the events about one purged item through it.
+            models.Index(fields=["target_id"], name="audit_target_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.chain_key}#{self.seq} {self.action}"

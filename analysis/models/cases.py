@@ -15,6 +15,8 @@ class Case(models.Model):
         OPEN = "open", "Open"
         CLOSED = "closed", "Closed"
         ARCHIVED = "archived", "Archived"
+        # Fully purged by retention: the row stays as the tombstone its audit chain hangs on.
+        PURGED = "purged", "Purged"
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     title = models.CharField(max_length=200)
@@ -27,6 +29,9 @@ class Case(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # When the case left "open" (closed or archived): retention counts "after closing" from it.
+    closed_at = models.DateTimeField(null=True, blank=True)
+    purged_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-updated_at"]
@@ -56,7 +61,11 @@ class Case(models.Model):
         if self.status not in sources:
             raise ValueError(f"A {self.status} case cannot be {verb}d.")
         self.status = target
-        self.save(update_fields=["status", "updated_at"])
+        if target == self.Status.OPEN:
+            self.closed_at = None
+        elif self.closed_at is None:
+            self.closed_at = timezone.now()
+        self.save(update_fields=["status", "closed_at", "updated_at"])
 
     @classmethod
     @transaction.atomic

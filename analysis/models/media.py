@@ -28,9 +28,11 @@ class MediaAsset(models.Model):
         REJECTED = "rejected", "Rejected"
         FAILED = "failed", "Failed"
         DELETED = "deleted", "Deleted"
+        # Its original was purged by retention (analysis/retention.py); the row is the proof.
+        PURGED = "purged", "Purged"
 
     # Statuses whose bytes are no longer in the case (they hold no place and no quota).
-    GONE = (Status.DELETED, Status.REJECTED)
+    GONE = (Status.DELETED, Status.REJECTED, Status.PURGED)
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     # PROTECT: evidence outlives nothing by accident; retention decides what goes, and when.
@@ -56,6 +58,9 @@ class MediaAsset(models.Model):
     deleted_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
+    # Set by retention when the original's file / the derived files were purged.
+    purged_at = models.DateTimeField(null=True, blank=True)
+    derived_purged_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
@@ -64,7 +69,7 @@ class MediaAsset(models.Model):
             # The same bytes are stored once per case; a deleted or rejected copy does not count.
             models.UniqueConstraint(
                 fields=["case", "sha256"],
-                condition=~Q(status__in=["deleted", "rejected"]),
+                condition=~Q(status__in=["deleted", "rejected", "purged"]),
                 name="one_copy_of_bytes_per_case",
             )
         ]

@@ -69,6 +69,8 @@ def media_file(request: HttpRequest, case_id, asset_id) -> HttpResponse:
     """The original, with Range support; a whole-file response is hashed on its way out."""
     found = access.get_case_or_404(request.user, case_id)
     asset = _asset_or_404(found, asset_id)
+    if asset.status == MediaAsset.Status.PURGED:
+        raise Http404("This item's original was purged under the retention policy.")
     if asset.status in MediaAsset.GONE:
         return HttpResponse(f"This item was {asset.status}; its record is kept.", status=410)
     if storage.original_size(asset.case_id, asset.id) is None:
