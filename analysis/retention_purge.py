@@ -23,7 +23,7 @@ from django.db import connection, transaction
 from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
-from analysis import audit, retention
+from analysis import audit, metrics, retention
 from analysis.audit import canonical
 from analysis.inference.cache import purge_media
 from analysis.media import storage
@@ -295,6 +295,8 @@ def finish(purge_run: PurgeRun, state: str) -> None:
     purge_run.state, purge_run.finished_at = state, timezone.now()
     purge_run.items, purge_run.bytes = totals["n"], totals["size"] or 0
     purge_run.certificate_sha256 = digest(*run_certificate(purge_run))
+    for kind, count in purge_run.records.order_by().values_list("kind").annotate(n=Count("pk")):
+        metrics.record_purge(kind, count)
     with transaction.atomic():
         purge_run.save()
         audit.record(AuditEvent.Action.PURGED, target=purge_run, details={

@@ -311,7 +311,7 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_CONNECTION_MAX_RETRIES = None
 RETENTION_PURGE_AT = os.environ.get("RETENTION_PURGE_AT", "03:30")
 if not re.fullmatch(r"([01]?\d|2[0-3]):[0-5]\d", RETENTION_PURGE_AT):
-    raise ImproperlyConfigured(f"RETENTION_PURGE_AT must be HH:MM (UTC), not {RETENTION_PURGE_AT!r}")
+    raise ImproperlyConfigured(f"RETENTION_PURGE_AT is HH:MM (UTC), not {RETENTION_PURGE_AT!r}")
 CELERY_BEAT_SCHEDULE = {
     "record-break-glass-expiries": {
         "task": "analysis.tasks.record_break_glass_expiries",

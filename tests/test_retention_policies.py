@@ -67,7 +67,7 @@ def test_it_purges_originals_on_time(world, after):
 def storage_original_exists(asset: MediaAsset) -> bool:
     from analysis.media import storage
 
-    return storage.original_path(asset.case_id, asset.id).exists()
+    return storage.original_size(asset.case_id, asset.id) is not None
 
 
 @pytest.mark.parametrize("after", ["uploaded", "closed"])

@@ -236,11 +236,8 @@ def remove_derived(asset_id) -> None:
 
 def derived_bytes(asset_id) -> int:
     """How much the item's derived files hold (retention's certificate says what went)."""
-    folder = derived_dir(asset_id)
-    try:
-        return sum(entry.stat().st_size for entry in os.scandir(folder) if entry.is_file())
-    except FileNotFoundError:
-        return 0
+    store = stores.current()
+    return sum(store.size(key) or 0 for key in store.keys(f"derived/{_uuid(asset_id)}/"))
 
 
 def remove_item_files(case_id, asset_id) -> None:
