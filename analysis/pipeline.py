@@ -9,7 +9,7 @@ import threading
 from django.db import connection, transaction
 from django.db.models import Q
 
-from analysis import audit, heartbeat, recovery, search, streaming
+from analysis import audit, heartbeat, metrics, recovery, search, streaming
 from analysis.inference import registry
 from analysis.inference.prompts import build_request
 from analysis.inference.types import EngineError
@@ -196,6 +196,7 @@ def _keep_record(analysis: Analysis, engine, result) -> None:
     analysis.model_name = engine.name
     analysis.record = result.record
     analysis.save(update_fields=["model_name", "language_model", "record"])
+    metrics.observe_answer(result.record)
 
 
 def _cancelled(analysis: Analysis) -> None:

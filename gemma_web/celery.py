@@ -2,9 +2,17 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 
 from celery import Celery
-from celery.signals import after_setup_logger, worker_ready, worker_shutdown, worker_shutting_down
+from celery.signals import (
+    after_setup_logger,
+    before_task_publish,
+    task_prerun,
+    worker_ready,
+    worker_shutdown,
+    worker_shutting_down,
+)
 
 from gemma_web.broker_log import OutageFilter
 
@@ -20,6 +28,27 @@ def _quiet_outages(logger: logging.Logger, **_kwargs) -> None:
     """A broker outage logs one line when it starts and one when it ends, not one a retry."""
     for handler in logger.handlers:
         handler.addFilter(OutageFilter())
+
+
+# Celery's messages carry no time they were sent: stamp one, so the worker that takes the job
+# can tell how long it waited in its queue (gemma_queue_wait_seconds).
+SENT_AT = "gemma_sent_at"
+
+
+@before_task_publish.connect
+def _stamp_sent_time(headers: dict | None = None, **_kwargs) -> None:
+    if headers is not None:
+        headers.setdefault(SENT_AT, time.time())
+
+
+@task_prerun.connect
+def _measure_queue_wait(task=None, **_kwargs) -> None:
+    sent_at = getattr(task.request, SENT_AT, None) if task is not None else None
+    queue = (task.request.delivery_info or {}).get("routing_key") if sent_at else None
+    if queue:
+        from analysis import metrics
+
+        metrics.observe_queue_wait(queue, time.time() - float(sent_at))
 
 
 @worker_ready.connect

@@ -29,6 +29,8 @@ from pathlib import Path
 import numpy as np
 from django.conf import settings
 
+from analysis import metrics
+
 log = logging.getLogger(__name__)
 MB = 1 << 20
 
@@ -78,10 +80,12 @@ class PrefixCache:
                 entry = None
             if entry is not None:
                 self._ram.move_to_end(key)
+                metrics.count_prefix_lookup("ram")
                 return entry
         entry = self._read(index, state)
         if entry is not None:
             self._remember(key, entry)
+        metrics.count_prefix_lookup("miss" if entry is None else "disk")
         return entry
 
     def put(self, key: str, entry: Entry) -> None:

@@ -25,8 +25,8 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from analysis import audit, streaming
-from analysis.media import registry, storage
+from analysis import audit, metrics, streaming
+from analysis.media import registry, storage, tus
 from analysis.media.chunks import HASHERS, ChunkWriter, parse_content_range
 from analysis.media.ingest import BLOCK, hash_file
 from analysis.media.types import MediaRejected
@@ -194,6 +194,8 @@ def close_chunk(upload: MediaUpload, writer: ChunkWriter, *, request=None) -> Fi
         received=writer.last + 1, expires_at=_expiry(), updated_at=timezone.now()
     )
     upload.received = writer.last + 1
+    protocol = "tus" if request is not None and tus.is_tus(request) else "put"
+    metrics.count_upload_bytes(writer.length, protocol)
     if upload.received == upload.size:
         return finish(upload, request=request)
     return None

@@ -11,10 +11,11 @@ import uuid
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import models
+from django.db import models, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from analysis import metrics
 from analysis.models.cases import Case
 from analysis.models.media import MediaAsset
 
@@ -174,6 +175,7 @@ class Analysis(models.Model):
         )
         if done:
             self.chunks.all().delete()
+            _count_on_commit("retried")
         self.refresh_from_db()
         return bool(done)
 
@@ -198,7 +200,9 @@ class Analysis(models.Model):
         now = timezone.now()
         queued = Analysis.objects.filter(pk=self.pk, status=self.Status.QUEUED)
         done = queued.update(status=self.Status.CANCELLED, finished_at=now, cancel_requested=True)
-        if not done:
+        if done:
+            _count_on_commit(self.Status.CANCELLED)
+        else:
             running = Analysis.objects.filter(pk=self.pk, status=self.Status.RUNNING)
             done = running.update(cancel_requested=True)
         self.refresh_from_db()
@@ -219,6 +223,8 @@ class Analysis(models.Model):
             # Finished by the claim's holder only: never by a worker that lost it.
             rows = rows.filter(worker=claim[0], worker_pid=claim[1])
         done = bool(rows.update(status=status, finished_at=now, heartbeat_at=now, **fields))
+        if done:
+            _count_on_commit(status)
         self.refresh_from_db()
         return done
 
@@ -303,3 +309,10 @@ class AnalysisChunk(models.Model):
 
     def __str__(self) -> str:
         return f"{self.analysis_id}#{self.seq}"
+
+
+def _count_on_commit(outcome: str) -> None:
+    """Outcomes are counted where the row changes state, the one place every path (worker,
+    sweep, a reviewer's cancel) goes through; after commit, so a rolled-back change is not
+    counted."""
+    transaction.on_commit(lambda: metrics.count_question(str(outcome)))
