@@ -292,6 +292,9 @@ class Watcher:
         self.attempt: dict[str, int] = {}
         self.status: dict[str, str] = {}
         self.labels: set[str] = set()
+        # What the socket showed of each answer after each message: (time.monotonic(),
+        # attempt, seq, status), so a caller can tell when it moved on after some moment.
+        self.heard: dict[str, list[tuple[float, int, int, str]]] = {}
         self.reconnects = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=lambda: asyncio.run(self._run()), daemon=True)
@@ -378,3 +381,5 @@ class Watcher:
                 self.seq[analysis_id] = msg["seq"]
             elif msg["seq"] > self.seq[analysis_id] + 1:
                 await self._resume(ws, analysis_id)
+        shown = (self.attempt[analysis_id], self.seq[analysis_id], self.status[analysis_id])
+        self.heard.setdefault(analysis_id, []).append((time.monotonic(), *shown))

@@ -1,0 +1,119 @@
+"""The web process dies mid-answer and the answer finishes before it is back: the case page,
+in Debian's chromium, reconnects by itself and ends showing the saved answer.
+
+The whole site is `manage.py serve` as a user runs it (embedded Valkey, SQLite, the tiny
+Gemma 4; tests/site_driver.py). The supervisor is paused (SIGSTOP) while the web process is
+killed, so the web stays down until the answer is saved: the page never hears its last token
+batches nor its final status live, and only its resume after the reconnect can tell it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+
+import pytest
+
+from tests.site_driver import FINISHED, PASSWORD, TINY_TEXT, Site, wait
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not TINY_TEXT.exists(), reason="tiny model missing"),
+    pytest.mark.skipif(
+        CHROMIUM is None and not os.environ.get("CI"), reason="no chromium (apt install chromium)"
+    ),
+]
+sync_playwright = pytest.importorskip("playwright.sync_api").sync_playwright
+
+LONG_ANSWERS = {"GEMMA_MAX_TOKENS": "1000", "GEMMA_N_THREADS": "1"}
+TRIES = 8  # questions asked, at most, to catch one streaming when the web dies
+WAIT_MS = 120_000  # bounds only reached when something is wrong
+CONNECTED = "() => document.getElementById('live-state').textContent === ''"
+STREAMING = """(id) => {
+  const card = document.getElementById("analysis-" + id);
+  return card && card.dataset.status === "running" && Number(card.dataset.seq || 0) > 0;
+}"""
+SHOWN = """(id) => {
+  const card = document.getElementById("analysis-" + id);
+  return card ? { status: card.dataset.status,
+                  text: card.querySelector("[data-role=answer]").textContent } : null;
+}"""
+
+
+@pytest.fixture
+def site(tmp_path):
+    site = Site(tmp_path, LONG_ANSWERS)
+    try:
+        site.start()
+        site.sign_in()
+        yield site
+    finally:
+        os.kill(site.proc.pid, signal.SIGCONT)  # never leave the supervisor paused
+        code = site.stop()
+        assert site.leftovers() == [], "children left behind"
+        assert code == 0, "".join(site.lines[-60:])
+
+
+@pytest.fixture
+def page(site):
+    with sync_playwright() as playwright:
+        # --no-sandbox: CI runs as root, where chromium's sandbox refuses to start.
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        page = chromium.new_page()
+        page.set_default_timeout(WAIT_MS)
+        page.goto(f"{site.url}/login/")
+        page.fill("input[name=username]", "admin")
+        page.fill("input[name=password]", PASSWORD)
+        page.click("main button[type=submit]")
+        page.wait_for_url(lambda url: "/login/" not in url)
+        yield page
+        chromium.close()
+
+
+def ask_on_the_page(page, site: Site, question: str) -> str:
+    before = set(site.rows())
+    page.fill("#ask-form textarea[name=question]", question)
+    page.click("#ask-form button[type=submit]")
+    assert wait(lambda: set(site.rows()) - before, 60, step=0.05)
+    (analysis_id,) = set(site.rows()) - before
+    return analysis_id
+
+
+def test_a_card_that_finished_while_the_web_was_down_shows_the_saved_answer(site, page):
+    case = site.create_case()
+    page.goto(f"{site.url}/cases/{case}/")
+    page.wait_for_function(CONNECTED)
+    for i in range(TRIES):  # until the web dies while the page watches an answer stream
+        analysis_id = ask_on_the_page(page, site, f"What happens on the line, take {i}?")
+        page.wait_for_function(
+            f"(id) => ({STREAMING})(id) || "
+            "['succeeded', 'failed'].includes(document.getElementById('analysis-' + id)"
+            "?.dataset.status)",
+            arg=analysis_id,
+        )
+        os.kill(site.proc.pid, signal.SIGSTOP)  # no restart until the answer is saved
+        site.kill("web")
+        if site.rows()[analysis_id]["status"] == "running":
+            break
+        os.kill(site.proc.pid, signal.SIGCONT)  # finished too soon: ask a longer one
+        assert wait(site.answers, 120)
+        page.wait_for_function(CONNECTED)
+    else:
+        pytest.fail("no answer was streaming when the web process died")
+
+    page.wait_for_function("() => document.getElementById('live-state').textContent !== ''")
+    assert wait(lambda: site.rows()[analysis_id]["status"] in FINISHED, 300)
+    saved = site.rows()[analysis_id]
+    assert saved["status"] == "succeeded", saved["error"]
+    # The page missed the end: it still shows the card as running, with part of the text.
+    shown = page.evaluate(SHOWN, analysis_id)
+    assert shown["status"] == "running"
+    assert saved["answer"].startswith(shown["text"])
+
+    os.kill(site.proc.pid, signal.SIGCONT)  # the supervisor restarts the web process
+    page.wait_for_function(CONNECTED)
+    page.wait_for_function("(id) => (" + SHOWN + ")(id).status === 'succeeded'", arg=analysis_id)
+    shown = page.evaluate(SHOWN, analysis_id)
+    assert shown["text"].strip() == saved["answer"].strip()
