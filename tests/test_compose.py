@@ -9,6 +9,7 @@ read-only models) must stay in place.
 from __future__ import annotations
 
 import importlib
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -18,12 +19,15 @@ import yaml
 from celery import Celery
 from celery.app.utils import find_app
 from django.conf import settings
+from django.urls import reverse
 
 from gemma_web.supervisor import site_children
 
 ROOT = Path(__file__).resolve().parent.parent
 # Queues that workers consume before any task is routed there.
 PLANNED_QUEUES = {"media"}
+# Set on containers for libraries, not for our code: the CUDA runtime picks its GPU by it.
+READ_BY_LIBRARIES = {"CUDA_VISIBLE_DEVICES"}
 ENV_READ = re.compile(
     r"""(?:os\.environ\.get|os\.getenv|os\.environ\.setdefault|env(?:bool|int|float|list))"""
     r"""\(\s*["'](\w+)["']|os\.environ\[\s*["'](\w+)["']\s*\]|["'](\w+)["']\s+in\s+os\.environ"""
@@ -62,6 +66,15 @@ def _env_names_read_by_code() -> set[str]:
             for match in ENV_READ.finditer(path.read_text()):
                 names.update(group for group in match.groups() if group)
     return names
+
+
+def _inference_services(app_services) -> dict[str, dict[str, Any]]:
+    return {n: svc for n, svc in app_services.items() if n.startswith("worker-inference")}
+
+
+def _long_running(compose) -> dict[str, dict[str, Any]]:
+    """Every service but the one-shots (schema migration, bucket creation)."""
+    return {n: svc for n, svc in compose["services"].items() if svc.get("restart") != "no"}
 
 
 def _celery_services(app_services) -> dict[str, list[str]]:
@@ -105,7 +118,7 @@ def test_it_serves_the_asgi_application_that_exists(app_services):
 
 
 def test_it_sets_only_variables_the_code_reads(app_services):
-    read = _env_names_read_by_code()
+    read = _env_names_read_by_code() | READ_BY_LIBRARIES
     for name, service in app_services.items():
         unknown = set(service.get("environment", {})) - read
         assert not unknown, f"{name} sets {unknown}, which no code in gemma_web/ or analysis/ reads"
@@ -118,18 +131,34 @@ def test_it_runs_redis_with_aof_and_noeviction(compose):
 
 
 def test_it_runs_inference_solo_on_a_gpu_with_read_only_models(app_services):
-    service = app_services["worker-inference"]
-    argv = _command(service)
-    assert _option(argv, "-Q", "--queues") == "inference"
-    assert "--pool=solo" in argv and _option(argv, "-c", "--concurrency") == "1"
-    devices = service["deploy"]["resources"]["reservations"]["devices"]
-    assert any(d["driver"] == "nvidia" and "gpu" in d["capabilities"] for d in devices)
-    mounts = [v for v in service["volumes"] if isinstance(v, dict) and v["target"] == "/models"]
-    assert mounts and all(mount["read_only"] for mount in mounts)
-    env = service["environment"]
-    assert env["GEMMA_PRELOAD_MODEL"] == "1"
-    assert env["GEMMA_MODEL_PATH"].startswith("/models/")
-    assert env["GEMMA_MMPROJ_PATH"].startswith("/models/")
+    for name, service in _inference_services(app_services).items():
+        argv = _command(service)
+        assert _option(argv, "-Q", "--queues") == "inference", name
+        assert "--pool=solo" in argv and _option(argv, "-c", "--concurrency") == "1", name
+        devices = service["deploy"]["resources"]["reservations"]["devices"]
+        assert any(d["driver"] == "nvidia" and "gpu" in d["capabilities"] for d in devices), name
+        mounts = [v for v in service["volumes"] if isinstance(v, dict) and v["target"] == "/models"]
+        assert mounts and all(mount["read_only"] for mount in mounts), name
+        env = service["environment"]
+        assert env["GEMMA_PRELOAD_MODEL"] == "1", name
+        assert env["GEMMA_MODEL_PATH"].startswith("/models/"), name
+        assert env["GEMMA_MMPROJ_PATH"].startswith("/models/"), name
+
+
+def test_it_runs_one_inference_worker_per_gpu(app_services):
+    services = _inference_services(app_services)
+    assert len(services) >= 2
+    command = _command(services["worker-inference"])
+    gpus = {name: svc["environment"]["CUDA_VISIBLE_DEVICES"] for name, svc in services.items()}
+    assert sorted(gpus.values()) == [str(i) for i in range(len(services))], gpus  # one each
+    for name, service in services.items():
+        assert _command(service) == command, name
+        assert (name == "worker-inference") == (not service.get("profiles")), name
+    # A host turns on the profile of its number of GPUs and gets exactly that many workers.
+    for profile in {p for svc in services.values() for p in svc.get("profiles", [])}:
+        count = int(profile.removeprefix("gpus-"))
+        on = [n for n, svc in services.items() if profile in svc.get("profiles", [profile])]
+        assert len(on) == count, (profile, on)
 
 
 def test_it_starts_workers_like_the_run_command_does(app_services):
@@ -151,16 +180,20 @@ def test_it_migrates_once_before_web_starts(app_services):
 
 
 def test_it_checks_the_health_of_long_running_services(compose):
-    for name in ("postgres", "redis", "web", "worker-inference", "worker", "beat"):
-        assert compose["services"][name].get("healthcheck", {}).get("test"), name
+    services = _long_running(compose)
+    assert {"postgres", "redis", "web", "worker-inference", "worker", "beat"} <= set(services)
+    assert {"seaweedfs", "prometheus"} <= set(services)
+    for name, service in services.items():
+        assert service.get("healthcheck", {}).get("test"), name
 
 
 def test_it_restarts_every_long_running_service_and_checks_workers_by_heartbeat(
     compose, app_services
 ):
-    for name in ("postgres", "redis", "web", "worker-inference", "worker", "beat"):
-        assert compose["services"][name]["restart"] == "unless-stopped", name
-    for service, node in (("worker-inference", "inference@"), ("worker", "worker@")):
+    for name, service in _long_running(compose).items():
+        assert service["restart"] == "unless-stopped", name
+    workers = {name: "inference@" for name in _inference_services(app_services)}
+    for service, node in {**workers, "worker": "worker@"}.items():
         test = " ".join(app_services[service]["healthcheck"]["test"])
         # The heartbeat row, not a broadcast through the broker it may be riding out.
         assert f"manage.py worker_alive {node}" in test, service
@@ -173,3 +206,51 @@ def test_it_keeps_state_on_volumes(compose, app_services):
         env = app_services[name]["environment"]
         assert env["MEDIA_ROOT"] == "/data/media" and env["GEMMA_VAR_DIR"] == "/data/var"
     assert {"pgdata", "redisdata", "media", "var"} <= set(compose["volumes"])
+    assert {"objectdata", "promdata"} <= set(compose["volumes"])
+
+
+def _config_of(compose, service: dict, target: str) -> dict:
+    (source,) = [c["source"] for c in service["configs"] if c["target"] == target]
+    return compose["configs"][source]
+
+
+def test_prometheus_scrapes_the_metrics_page_of_web_with_the_token(compose, app_services):
+    service = compose["services"]["prometheus"]
+    config = _config_of(compose, service, "/etc/prometheus/prometheus.yml")
+    (job,) = yaml.safe_load((ROOT / config["file"]).read_text())["scrape_configs"]
+    assert job["metrics_path"] == reverse("metrics")
+    auth = job["authorization"]
+    assert auth["type"] == "Bearer"
+    token = _config_of(compose, service, auth["credentials_file"])
+    web = app_services["web"]
+    assert token["content"] == web["environment"]["METRICS_TOKEN"] == "${METRICS_TOKEN:-}"
+    ((target,),) = [c["targets"] for c in job["static_configs"]]
+    host, port = target.split(":")
+    assert host == "web" and _option(_command(web), "", "--port") == port
+    assert web["environment"]["ALLOWED_HOSTS"].endswith(f",{host}")  # its Host header is let in
+    # Plain HTTP on the compose network: the page is exempt from the redirect to HTTPS.
+    path = reverse("metrics").lstrip("/")
+    assert any(re.search(pattern, path) for pattern in settings.SECURE_REDIRECT_EXEMPT)
+
+
+def test_the_object_store_serves_s3_where_the_app_looks_for_it(compose, app_services):
+    service = compose["services"]["seaweedfs"]
+    argv = _command(service)
+    assert argv[0] == "server" and "-s3" in argv
+    port = _option(argv, "", "-s3.port")
+    env = app_services["web"]["environment"]
+    assert env["S3_ENDPOINT_URL"] == f"${{S3_ENDPOINT_URL:-http://seaweedfs:{port}}}"
+    assert env["MEDIA_STORAGE"] == "${MEDIA_STORAGE:-filesystem}"  # the disk unless asked
+    identities = _config_of(compose, service, _option(argv, "", "-s3.config"))["content"]
+    filled = identities.replace("${S3_ACCESS_KEY_ID:-}", "K").replace(
+        "${S3_SECRET_ACCESS_KEY:-}", "S"
+    )
+    (identity,) = json.loads(filled)["identities"]
+    assert identity["credentials"] == [{"accessKey": "K", "secretKey": "S"}]
+    # Nothing of ours starts before it is up, when it runs; without the profile, nothing waits.
+    for name in ("web", "worker", "beat", "worker-inference"):
+        waits = app_services[name]["depends_on"]["seaweedfs"]
+        assert waits == {"condition": "service_healthy", "required": False}, name
+    bucket = compose["services"]["seaweedfs-bucket"]
+    assert bucket["depends_on"]["seaweedfs"]["condition"] == "service_healthy"
+    assert "ObjectLockEnabledForBucket=True" in " ".join(_command(bucket))
