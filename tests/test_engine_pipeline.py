@@ -14,7 +14,7 @@ from analysis.inference import registry
 from analysis.models import Analysis, AuditEvent, LanguageModel
 from tests import engine_media as em
 from tests.conftest import TINY_MMPROJ, TINY_TEXT
-from tests.media_api import make_asset
+from tests.media_api import make_asset, rewrite_original, stored_original
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db]
 
@@ -41,6 +41,7 @@ def ask(people, *media, question="What happens?") -> Analysis:
     return analysis
 
 
+@pytest.mark.usefixtures("media_store")
 def test_an_analysis_about_media_runs_on_the_default_model_and_keeps_its_record(people, tiny, clip):
     analysis = ask(people, clip)
     assert analysis.status == Analysis.Status.SUCCEEDED, analysis.error
@@ -151,14 +152,9 @@ def test_the_ask_form_offers_the_case_media_and_saves_the_choice(
     assert list(Analysis.objects.get().media.all()) == [clip]
 
 
+@pytest.mark.usefixtures("media_store")
 def test_media_changed_since_upload_is_never_analysed(people, tiny, clip):
-    import os
-
-    from analysis.media import storage
-
-    path = storage.original_path(clip.case_id, clip.id)
-    os.chmod(path, 0o640)
-    path.write_bytes(path.read_bytes() + b"tampered")
+    rewrite_original(clip, stored_original(clip) + b"tampered")  # on the disk, or in the store
     analysis = ask(people, clip)
     assert analysis.status == Analysis.Status.FAILED
     assert "clip.mp4 changed since upload (SHA-256 mismatch)" in analysis.error
@@ -167,6 +163,7 @@ def test_media_changed_since_upload_is_never_analysed(people, tiny, clip):
     assert AuditEvent.objects.filter(action=AuditEvent.Action.MEDIA_HASH_MISMATCH).count() == 1
 
 
+@pytest.mark.usefixtures("media_store")
 def test_media_is_hashed_again_before_each_analysis(people, tiny, clip):
     ask(people, clip)
     verified = AuditEvent.objects.filter(action=AuditEvent.Action.MEDIA_HASH_VERIFIED)

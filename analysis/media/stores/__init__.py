@@ -38,6 +38,9 @@ class Store(Protocol):
     def open(self, key: str, start: int = 0, end: int | None = None) -> BinaryIO:
         """A reader of bytes start..end (inclusive; None: to the end). FileNotFoundError."""
 
+    def etag(self, key: str) -> str | None:
+        """A tag that changes whenever the object does (the object store's ETag)."""
+
     def delete(self, key: str) -> None: ...
 
     def delete_prefix(self, prefix: str) -> None: ...

@@ -7,7 +7,9 @@ only when the hash is the one recorded at upload: a changed object in the store 
 same bytes for every item that has them.
 
 MEDIA_CACHE_BYTES bounds the folder: after each fetch the least recently used entries go
-(a hit touches its entry). An entry in use is pinned with a shared flock until the job
+(a hit touches its entry). A check before analysis (`rehash`) hashes the copy again and
+asks the store whether the object is still the one fetched (its ETag, one HEAD): a changed
+object is fetched and verified again, and so refused. An entry in use is pinned with a shared flock until the job
 releases it, and eviction, by any worker process on the host, skips entries it cannot lock
 exclusively: a file is never pulled from under a decoder. A single entry larger than the
 bound stays while it is in use.
@@ -48,16 +50,27 @@ class Cache:
         """A verified local copy of `key`, pinned until `release()`. Raises Mismatch."""
         target = self.path(sha256)
         if self._pin(target):
-            if not rehash or _hash(target) == sha256:
-                os.utime(target)  # most recently used
+            intact = not rehash or _hash(target) == sha256
+            if intact and (not rehash or self._unchanged(store, key, target)):
+                _touch(target)
                 return target
-            self._drop(target)  # the local copy went bad: fetch it again from the store
+            if not intact:
+                self._drop(target)  # the local copy went bad: fetch it again from the store
         self.folder.mkdir(parents=True, exist_ok=True)
         self._download(store, key, sha256, target)
         if not self._pin(target):
             raise FileNotFoundError(target)  # evicted at once: cannot happen while pinned
         self.evict()
         return target
+
+    def _unchanged(self, store: Store, key: str, target: Path) -> bool:
+        """The object in the store is still the one this copy was fetched from (one HEAD):
+        a copy here must not hide that someone changed the evidence in the store."""
+        try:
+            recorded = _etag_path(target).read_text()
+        except FileNotFoundError:
+            return False
+        return store.etag(key) == recorded
 
     def _download(self, store: Store, key: str, sha256: str, target: Path) -> None:
         fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=".fetch-")
@@ -75,6 +88,8 @@ class Cache:
             if (found := hasher.hexdigest()) != sha256:
                 raise Mismatch(found)
             os.chmod(tmp, ENTRY_MODE)
+            _touch(Path(tmp))
+            _etag_path(target).write_text(getattr(reader, "etag", "") or "")
             os.replace(tmp, target)  # two workers fetching the same bytes: either copy is good
         finally:
             Path(tmp).unlink(missing_ok=True)
@@ -105,6 +120,7 @@ class Cache:
         if fd is not None:
             os.close(fd)
         target.unlink(missing_ok=True)
+        _etag_path(target).unlink(missing_ok=True)
 
     def release(self) -> None:
         """Unpin every entry this process holds (the job that read them is over)."""
@@ -152,9 +168,15 @@ def _remove_unless_in_use(path: Path) -> bool:
         return False  # pinned by a job, here or in another worker process
     try:
         path.unlink(missing_ok=True)
+        _etag_path(path).unlink(missing_ok=True)
     finally:
         os.close(fd)
     return True
+
+
+def _etag_path(entry: Path) -> Path:
+    # Beside the entry, under a name that is never taken for one.
+    return entry.with_name(f".{entry.name}.etag")
 
 
 def _remove_stale_downloads(folder: Path, age: float = 24 * 3600) -> None:
@@ -166,6 +188,17 @@ def _remove_stale_downloads(folder: Path, age: float = 24 * 3600) -> None:
                 path.unlink(missing_ok=True)
         except FileNotFoundError:
             continue
+
+
+_last_touch = 0
+
+
+def _touch(path: Path) -> None:
+    """Mark the entry most recently used. The file clock ticks coarsely (milliseconds):
+    the time is set from the nanosecond clock, strictly after the last one set here."""
+    global _last_touch
+    _last_touch = max(time.time_ns(), _last_touch + 1)
+    os.utime(path, ns=(_last_touch, _last_touch))
 
 
 def _hash(path: Path) -> str:

@@ -59,6 +59,9 @@ class FileSystemStore:
         file.seek(start)
         return file
 
+    def etag(self, key: str) -> str | None:
+        return None  # never asked: there is no cache in front of the disk
+
     def delete(self, key: str) -> None:
         path = self.local_path(key)
         path.unlink(missing_ok=True)

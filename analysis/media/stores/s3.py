@@ -42,8 +42,8 @@ def _oserror(exc, key: str) -> OSError:
 class _Body:
     """A GET's streaming body as a reader with read(n), close() and `with`."""
 
-    def __init__(self, body) -> None:
-        self.body = body
+    def __init__(self, body, etag: str = "") -> None:
+        self.body, self.etag = body, etag
 
     def read(self, size: int = -1) -> bytes:
         return self.body.read(None if size is None or size < 0 else size)
@@ -151,8 +151,18 @@ class ObjectStore:
         if start or end is not None:
             args["Range"] = f"bytes={start}-{'' if end is None else end}"
         try:
-            return _Body(self.client.get_object(**args)["Body"])  # type: ignore[return-value]
+            reply = self.client.get_object(**args)
         except Exception as exc:
+            raise _oserror(exc, key) from exc
+        return _Body(reply["Body"], reply.get("ETag", ""))  # type: ignore[return-value]
+
+    def etag(self, key: str) -> str | None:
+        """The object's current ETag (it changes when the object does); None when gone."""
+        try:
+            return self.client.head_object(Bucket=self.bucket, Key=self._key(key))["ETag"]
+        except Exception as exc:
+            if _code(exc) in MISSING:
+                return None
             raise _oserror(exc, key) from exc
 
     def delete(self, key: str) -> None:
