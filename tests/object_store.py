@@ -122,7 +122,7 @@ def _launch(binary: str, ip: str) -> SeaweedFS:
 
 
 def _wait_until_up(server: SeaweedFS, within: float = 90.0) -> str:
-    """"" once the bucket takes a write; else what went wrong (and the server's log)."""
+    """ "" once the bucket takes a write; else what went wrong (and the server's log)."""
     client = server.client()
     deadline = time.monotonic() + within
     last = None
@@ -134,9 +134,10 @@ def _wait_until_up(server: SeaweedFS, within: float = 90.0) -> str:
         except Exception as exc:  # noqa: BLE001 - not up yet
             last = exc
             time.sleep(0.5)
-    return f"{last} (exit status {server.process.poll()})\n" + server.log.read_text(
-        errors="replace"
-    )[-3000:]
+    return (
+        f"{last} (exit status {server.process.poll()})\n"
+        + server.log.read_text(errors="replace")[-3000:]
+    )
 
 
 def _ensure_bucket(client) -> None:

@@ -9,10 +9,10 @@ same bytes for every item that has them.
 MEDIA_CACHE_BYTES bounds the folder: after each fetch the least recently used entries go
 (a hit touches its entry). A check before analysis (`rehash`) hashes the copy again and
 asks the store whether the object is still the one fetched (its ETag, one HEAD): a changed
-object is fetched and verified again, and so refused. An entry in use is pinned with a shared flock until the job
-releases it, and eviction, by any worker process on the host, skips entries it cannot lock
-exclusively: a file is never pulled from under a decoder. A single entry larger than the
-bound stays while it is in use.
+object is fetched and verified again, and so refused. An entry in use is pinned with a
+shared flock until the job releases it, and eviction, by any worker process on the host,
+skips entries it cannot lock exclusively: a file is never pulled from under a decoder. A
+single entry larger than the bound stays while it is in use.
 """
 
 from __future__ import annotations
