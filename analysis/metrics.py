@@ -267,7 +267,7 @@ class _Collector:
     def collect(self) -> Iterator:
         workers = _workers()
         live = [w for w in workers if not w.down]
-        client = _client(settings.REDIS_URL)
+        client = _Writer.get().client  # the connection this process writes with
         try:
             stored = _read_stored(client)
         except redis.RedisError as exc:
@@ -276,7 +276,8 @@ class _Collector:
         yield _gauge(STORE_UP, [((), 0 if stored is None else 1)])
         for series in STORED if stored is not None else ():
             yield _family(series, stored[series.name], live)
-        depths = _queue_depths(_client(settings.CELERY_BROKER_URL))
+        broker = client if settings.CELERY_BROKER_URL == settings.REDIS_URL else None
+        depths = _queue_depths(broker or _client(settings.CELERY_BROKER_URL))
         if depths is not None:  # the broker is away: no depth rather than a wrong zero
             yield _gauge(QUEUE_DEPTH, depths)
         yield _gauge(IN_STATE, _in_state())
