@@ -31,6 +31,13 @@ def get_engine(spec=None):
     return engine.get_engine(spec) if spec else engine.get_engine()
 
 
+def lease_engine(spec=None):
+    """The engine, kept loaded while this job answers (other jobs may answer beside it)."""
+    from analysis.inference import engine
+
+    return engine.using(get_engine(spec) if spec else get_engine())
+
+
 def run_analysis(analysis_id) -> None:
     analysis = Analysis.objects.select_related("case").filter(pk=analysis_id).first()
     if analysis is None:
@@ -62,9 +69,9 @@ def _answer(analysis: Analysis, held: heartbeat.Held) -> None:
         request = build_request(analysis, paths=paths)
         # A reproduction runs on the model its original ran on, or not at all.
         spec = registry.spec_for_record(request.replay) if request.replay else None
-        engine = get_engine(spec) if spec else get_engine()
-        held.model_name = engine.name
-        result = engine.generate(request, on_token=on_token, should_stop=watch.stopped)
+        with lease_engine(spec) as engine:
+            held.model_name = engine.name
+            result = engine.generate(request, on_token=on_token, should_stop=watch.stopped)
         watch.close()
         stream.flush()
         if result.finish_reason == "cancelled" and _stopping(analysis):

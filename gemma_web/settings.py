@@ -351,6 +351,13 @@ GEMMA_N_THREADS = envint("GEMMA_N_THREADS", 0)  # 0: llama.cpp picks
 GEMMA_MAX_TOKENS = envint("GEMMA_MAX_TOKENS", 512)
 GEMMA_SEED = envint("GEMMA_SEED", 0)
 GEMMA_TEMPERATURE = envfloat("GEMMA_TEMPERATURE", 0.0)  # greedy: answers are reproducible
+# Questions one inference worker answers at once, batched into each decode step of one
+# llama context (analysis/inference/batch.py); 1: one at a time, the plain llama loop.
+INFERENCE_SLOTS = envint("INFERENCE_SLOTS", 4 if GEMMA_N_GPU_LAYERS else 1)
+# llama.cpp's flash attention (off: what every answer so far was computed with).
+GEMMA_FLASH_ATTN = envbool("GEMMA_FLASH_ATTN", False)
+# Prompt tokens of newcomers decoded per step, so a long prompt does not stall the others.
+GEMMA_PREFILL_CHUNK = envint("GEMMA_PREFILL_CHUNK", 512)
 # Media prefix cache (analysis/inference/cache.py): evaluated media reused by follow-ups.
 GEMMA_PREFIX_CACHE_DIR = Path(os.environ.get("GEMMA_PREFIX_CACHE_DIR", VAR_DIR / "prefix-cache"))
 GEMMA_PREFIX_CACHE_RAM_MB = envint("GEMMA_PREFIX_CACHE_RAM_MB", 2048)

@@ -16,12 +16,26 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
+from django.conf import settings
+
+from analysis.inference import (
+    batch,
+    decode,
+    mtmd,
+    plan,
+    prefill,
+    prompts,
+    record,
+    registry,
+    sequence,
+    structured,
+)
 from analysis.inference import budget as budgets
 from analysis.inference import cache as prefix_cache
-from analysis.inference import decode, mtmd, plan, prefill, prompts, record, registry, structured
 from analysis.inference.registry import ModelSpec
 from analysis.inference.types import (  # noqa: F401 - re-exported: callers import them from here
     EngineError,
@@ -58,16 +72,22 @@ class Engine:
 
         started = time.perf_counter()
         self.spec = spec
-        batch = min(spec.n_ctx, 2048)
+        self.slots = inference_slots()
+        self.n_batch = min(spec.n_ctx, 2048)
+        # Gemma attends to an image's tokens both ways: llama.cpp then needs the whole
+        # image (up to ~1,100 tokens) in one micro-batch.
+        self.n_ubatch = self.n_batch if spec.mmproj_path else 512
+        # With several slots the batch scheduler's own context holds every sequence; the
+        # Llama's context then only needs to exist (it is never decoded), so keep it tiny.
+        own = spec.n_ctx if self.slots == 1 else 64
         self.llm = Llama(
             model_path=spec.gguf_path,
-            n_ctx=spec.n_ctx,
-            n_batch=batch,
-            # Gemma attends to an image's tokens both ways: llama.cpp then needs the whole
-            # image (up to ~1,100 tokens) in one micro-batch.
-            n_ubatch=batch if spec.mmproj_path else 512,
+            n_ctx=own,
+            n_batch=min(own, self.n_batch),
+            n_ubatch=min(own, self.n_ubatch),
             n_gpu_layers=spec.n_gpu_layers,
             n_threads=spec.n_threads or None,
+            flash_attn=settings.GEMMA_FLASH_ATTN,
             seed=spec.sampler.seed,
             verbose=False,
         )
@@ -80,6 +100,11 @@ class Engine:
         self.formatter = self._formatter()
         self.projector = self._projector()
         self.caps = self.projector or TEXT_ONLY
+        self.scheduler = None
+        if self.slots > 1:
+            self.scheduler = batch.Scheduler(
+                self, self.slots, settings.GEMMA_PREFILL_CHUNK, self.n_batch, self.n_ubatch
+            )
         self.load_seconds = time.perf_counter() - started
         loads += 1
         log.info("loaded %s in %.2fs", spec.name, self.load_seconds)
@@ -91,7 +116,9 @@ class Engine:
 
         h = self.hashes
         spec = self.spec
-        return f"{h['gguf']}:{h['mmproj']}:{spec.n_ctx}:{spec.n_gpu_layers}:{llama_cpp.__version__}"
+        key = f"{h['gguf']}:{h['mmproj']}:{spec.n_ctx}:{spec.n_gpu_layers}:{llama_cpp.__version__}"
+        # A prefix saved from a context of several streams is kept apart from single ones.
+        return key if self.slots == 1 else f"{key}:slots={self.slots}"
 
     def _formatter(self):
         from llama_cpp.llama_chat_format import Jinja2ChatFormatter
@@ -151,13 +178,20 @@ class Engine:
         prepared = prefill.prepare(self, job.question, job.sections, job.budget, cache)
         try:
             marks["counted"] = time.perf_counter()
-            filled = prefill.evaluate(self, prepared, cache, job.sections)
-            marks["prefilled"] = time.perf_counter()
             room = self.spec.n_ctx - prepared.n_tokens
-            out = decode.stream(
-                self.llm, job.sampler, max_tokens=min(job.sampler.max_tokens, room),
-                on_token=on_token, should_stop=should_stop, grammar=job.grammar,
-            )  # fmt: skip
+            if self.scheduler is None:
+                filled = prefill.evaluate(self, prepared, cache, job.sections)
+                marks["prefilled"] = time.perf_counter()
+                out = decode.stream(
+                    self.llm, job.sampler, max_tokens=min(job.sampler.max_tokens, room),
+                    on_token=on_token, should_stop=should_stop, grammar=job.grammar,
+                )  # fmt: skip
+                batching = {"slots": 1, "mode": "solo"}
+            else:
+                solo = request.replay is not None
+                filled, out, batching = self._batched(
+                    job, prepared, cache, room, solo, on_token, should_stop, marks
+                )
             cache.flush()  # the disk copy of a new prefix, written after the answer
         finally:
             prepared.close()
@@ -168,7 +202,7 @@ class Engine:
             completion_tokens=out.n_tokens,
             finish_reason=out.finish_reason,
             timings=record.timings(marks, filled, out),
-            record=record.build(self, job, prepared, filled, out, marks),
+            record=record.build(self, job, prepared, filled, out, marks, batching),
         )
         if job.schema and out.finish_reason != "cancelled":
             try:
@@ -177,6 +211,30 @@ class Engine:
                 exc.generation = result  # the pipeline keeps the record of a failed answer
                 raise
         return result
+
+    def _batched(self, job, prepared, cache, room, solo, on_token, should_stop, marks):
+        """Answer as one sequence of the batch scheduler; returns what the solo path does,
+        plus how the answer was batched (for the record)."""
+        feed, filled, remember = sequence.build_feed(self, prepared, cache, job.sections)
+        seq = sequence.Sequence(
+            number=batch.next_number(), feed=feed, filled=filled, sampler=job.sampler,
+            grammar=job.grammar, max_tokens=min(job.sampler.max_tokens, room),
+            should_stop=should_stop, solo=solo,
+        )  # fmt: skip
+        self.scheduler.run(seq, on_token)
+        marks["prefilled"] = seq.prefilled_at or time.perf_counter()
+        admitted = seq.admitted_at or marks["counted"]
+        filled.seconds["prefill"] = marks["prefilled"] - admitted
+        if remember and prepared.signature:
+            prefill.remember_plan(self, prepared, cache, job.sections, *remember)
+        batching = {
+            "slots": self.slots,
+            "mode": "solo" if solo else "batched",
+            "sequence": seq.number,
+            "queued_s": round(admitted - marks["counted"], 4),
+            **seq.shared.as_dict(),
+        }
+        return filled, seq.decoded, batching
 
     def _plan(self, request: Request) -> Job:
         """Sampler, schema and media plan: from the request, or from the record it replays."""
@@ -192,28 +250,57 @@ class Engine:
         return Job(sampler, schema, grammar, question, budget, sections)
 
     def close(self) -> None:
+        if getattr(self, "scheduler", None) is not None:
+            self.scheduler.close()
         projector = getattr(self, "projector", None)
         if projector is not None:
             projector.close()
         self.llm.close()
 
 
+def inference_slots() -> int:
+    """How many questions one engine answers at once (settings.INFERENCE_SLOTS)."""
+    return max(1, int(settings.INFERENCE_SLOTS))
+
+
 _engine: Engine | None = None
-_engine_lock = threading.Lock()
+_engine_lock = threading.Condition(threading.RLock())
+_users = 0  # answers running on _engine (several at once with batching)
 
 
 def get_engine(spec: ModelSpec | None = None) -> Engine:
     """The process' engine for `spec` (default: the registry's default model), loaded on
-    first use and kept warm; a different model, or changed files, replace it."""
+    first use and kept warm; a different model, or changed files, replace it — once the
+    answers running on the loaded one (see lease) have ended."""
     global _engine
     spec = spec or registry.default_spec()
     with _engine_lock:
+        _engine_lock.wait_for(lambda: _engine is None or _engine.spec.key == spec.key or not _users)
         if _engine is not None and _engine.spec.key != spec.key:
             _engine.close()
             _engine = None
         if _engine is None:
             _engine = Engine(spec)
         return _engine
+
+
+@contextmanager
+def using(engine: Engine) -> Iterator[Engine]:
+    """Keep `engine` loaded while the caller answers on it: with batching, several task
+    threads answer at once, and a switch to another model waits for all of them."""
+    global _users
+    with _engine_lock:
+        if engine is not _engine and isinstance(engine, Engine):
+            # Replaced between the caller's get_engine and here: it is closed now.
+            raise EngineError("The model was switched; the question runs again.")
+        counted = engine is _engine
+        _users += counted
+    try:
+        yield engine
+    finally:
+        with _engine_lock:
+            _users -= counted
+            _engine_lock.notify_all()
 
 
 def reset_engine() -> None:

@@ -161,21 +161,22 @@ class Tokenized:
 
 def eval_media_chunk(projector: Projector, llm, chunk: Chunk) -> None:
     """Encode one image/audio chunk and decode its embeddings at the context's end."""
-    n_past = llama_cpp.llama_pos(0)
+    end = eval_media_chunk_at(projector, llm._ctx.ctx, chunk, llm.n_tokens, 0, llm.n_batch)
+    llm.input_ids[llm.n_tokens : end] = MEDIA_PLACEHOLDER
+    llm.n_tokens = end
+
+
+def eval_media_chunk_at(projector: Projector, ctx, chunk: Chunk, n_past: int, seq_id: int,
+                        n_batch: int) -> int:  # fmt: skip
+    """Encode one media chunk into sequence `seq_id` from position `n_past`; returns the
+    position after it. No logits: a text chunk always follows."""
+    end = llama_cpp.llama_pos(0)
     rc = mtmd.mtmd_helper_eval_chunk_single(
-        projector.ctx,
-        llm._ctx.ctx,
-        chunk.ptr,
-        llm.n_tokens,
-        0,  # sequence 0: one request at a time
-        llm.n_batch,
-        False,  # no logits: a text chunk always follows
-        ctypes.byref(n_past),
+        projector.ctx, ctx, chunk.ptr, n_past, seq_id, n_batch, False, ctypes.byref(end)
     )
     if rc != 0:
         raise MtmdError(f"mtmd could not evaluate a media chunk (error {rc})")
-    llm.input_ids[llm.n_tokens : n_past.value] = MEDIA_PLACEHOLDER
-    llm.n_tokens = n_past.value
+    return end.value
 
 
 def save_sequence(llm) -> bytes:
@@ -185,18 +186,28 @@ def save_sequence(llm) -> bytes:
     512 MB for Gemma's 262k vocabulary), which a prefix never needs: a text chunk is always
     evaluated after it.
     """
-    size = llama_cpp.llama_state_seq_get_size(llm._ctx.ctx, 0)
+    return save_seq(llm._ctx.ctx, 0)
+
+
+def save_seq(ctx, seq_id: int) -> bytes:
+    """The KV cells of one sequence of a context (its positions, keys and values)."""
+    size = llama_cpp.llama_state_seq_get_size(ctx, seq_id)
     buffer = (ctypes.c_uint8 * size)()
-    written = llama_cpp.llama_state_seq_get_data(llm._ctx.ctx, buffer, size, 0)
+    written = llama_cpp.llama_state_seq_get_data(ctx, buffer, size, seq_id)
     return bytes(memoryview(buffer)[:written])
+
+
+def load_seq(ctx, data: bytes, seq_id: int) -> None:
+    """Put saved cells into an empty sequence of a context."""
+    buffer = (ctypes.c_uint8 * len(data)).from_buffer_copy(data)
+    if llama_cpp.llama_state_seq_set_data(ctx, buffer, len(data), seq_id) != len(data):
+        raise MtmdError("could not restore the cached media prefix")
 
 
 def load_sequence(llm, data: bytes, input_ids: np.ndarray) -> None:
     """Restore a prefix saved by save_sequence into a cleared context."""
     llm.reset()
     llm._ctx.kv_cache_clear()
-    buffer = (ctypes.c_uint8 * len(data)).from_buffer_copy(data)
-    if llama_cpp.llama_state_seq_set_data(llm._ctx.ctx, buffer, len(data), 0) != len(data):
-        raise MtmdError("could not restore the cached media prefix")
+    load_seq(llm._ctx.ctx, data, 0)
     llm.input_ids[: len(input_ids)] = input_ids
     llm.n_tokens = len(input_ids)

@@ -200,11 +200,11 @@ def _evaluate_chunks(engine, prepared: Prepared, cache: PrefixCache, sections) -
     suffix = [token for chunk in chunks[last_media + 1 :] for token in chunk.tokens]
     llm.eval(suffix)
     if cache.enabled and prepared.signature:
-        _remember_plan(engine, prepared, cache, sections, key, suffix)
+        remember_plan(engine, prepared, cache, sections, key, suffix)
     return result
 
 
-def _remember_plan(engine, prepared, cache, sections, key: str, suffix: list[int]) -> None:
+def remember_plan(engine, prepared, cache, sections, key: str, suffix: list[int]) -> None:
     """Index the plan → prefix, with the tokens mtmd put before the question (a media end
     tag): kept only if the suffix really is those tokens + the question's own tokens."""
     tail = prepared.text.rsplit(mtmd.marker(), 1)[1].encode()

@@ -30,7 +30,7 @@ def timings(marks: dict[str, float], filled, out) -> dict[str, float]:
     }
 
 
-def build(engine, job, prepared, filled, out, marks) -> dict:
+def build(engine, job, prepared, filled, out, marks, batching: dict | None = None) -> dict:
     spec = engine.spec
     return {
         "version": RECORD_VERSION,
@@ -66,6 +66,9 @@ def build(engine, job, prepared, filled, out, marks) -> dict:
             "tokens": filled.prefix_tokens,
             "media_chunks_evaluated": filled.media_chunks_evaluated,
         },
+        # How the answer was batched: greedy text can depend on which sequences shared
+        # its decode steps, so a reproduction needs to know (engine.py, batch.py).
+        "batch": batching or {"slots": 1, "mode": "solo"},
         "finish_reason": out.finish_reason,
         "timings": timings(marks, filled, out),
     }
