@@ -274,6 +274,15 @@ def _signal_group(pgid: int, sig: signal.Signals) -> None:
 # --- The site's children ----------------------------------------------------------------------
 
 
+def inference_pool(slots: int) -> list[str]:
+    """One model per process. One slot: one job at a time in the worker's own thread (solo).
+    More: that many task threads, all answering through the one engine thread that batches
+    them (analysis/inference/batch.py); each takes its own job from the queue."""
+    if slots <= 1:
+        return ["--pool=solo", "-c", "1"]
+    return ["--pool=threads", "-c", str(slots)]
+
+
 def site_children(
     *,
     python: str,
@@ -282,6 +291,7 @@ def site_children(
     redis_url: str,
     valkey: tuple[int, Path] | None,
     worker_concurrency: int = 2,
+    inference_slots: int = 1,
 ) -> list[ChildSpec]:
     """Valkey (when embedded), uvicorn, the inference worker, the other worker and beat."""
     env = {"REDIS_URL": redis_url, "DJANGO_SETTINGS_MODULE": "gemma_web.settings"}
@@ -302,8 +312,14 @@ def site_children(
     # A bounded graceful shutdown: open WebSockets must not hold Ctrl-C up.
     web += ["--port", str(port), "--timeout-graceful-shutdown", "5", "--no-server-header"]
     specs.append(ChildSpec("web", web, env, ready=lambda: port_open(host, port)))
-    # One model per process and one job at a time: solo pool, concurrency 1.
-    inference = ["worker", "-Q", "inference", "--pool=solo", "-c", "1", "-n", "inference@%h"]
+    inference = [
+        "worker",
+        "-Q",
+        "inference",
+        *inference_pool(inference_slots),
+        "-n",
+        "inference@%h",
+    ]
     # No mingle/gossip: the workers share nothing through them (job state is on the rows),
     # and each reconnection to the broker would log their chatter.
     quiet = ["--without-mingle", "--without-gossip"]

@@ -221,3 +221,13 @@ def test_it_leaves_no_process_after_ctrl_c_on_the_real_site(tmp_path):
     assert len(pids) == 5
     assert sessions_alive(pids) == []
     assert (tmp_path / "valkey" / "appendonlydir").is_dir()  # the embedded broker persists
+
+
+def test_an_inference_worker_with_several_slots_takes_that_many_jobs_at_once(tmp_path):
+    specs = site_children(
+        python="python", host="127.0.0.1", port=8000, redis_url="redis://x:1/0",
+        valkey=None, inference_slots=4,
+    )  # fmt: skip
+    inference = next(spec for spec in specs if spec.name == "inference").argv
+    # Threads, not processes: the jobs share the one loaded model and its batch.
+    assert "--pool=threads" in inference and inference[inference.index("-c") + 1] == "4"

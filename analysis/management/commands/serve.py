@@ -62,6 +62,7 @@ class Command(BaseCommand):
             redis_url=redis_url,
             valkey=valkey,
             worker_concurrency=opts["worker_concurrency"],
+            inference_slots=settings.INFERENCE_SLOTS,
         )
         restart = RestartPolicy(
             restart_delay=opts["restart_delay"],
