@@ -110,7 +110,11 @@ def test_a_cancelled_sequence_leaves_and_frees_its_slot(settings, solo_answers):
         free = sorted(engine.scheduler.free)
     finally:
         engine.close()
-    assert first.finish_reason == "cancelled" and first.completion_tokens == 2
+    # The flag is read between decode steps while the asker is still taking in the tokens:
+    # it stops within a step or two of being set, not at an exact token.
+    assert first.finish_reason == "cancelled"
+    assert 2 <= first.completion_tokens < solo_answers[QUESTIONS[0]].completion_tokens
+    assert solo_answers[QUESTIONS[0]].text.startswith(first.text)
     assert second.text == solo_answers[QUESTIONS[1]].text
     assert third.text == solo_answers[QUESTIONS[2]].text
     b1, b2, b3 = (r.record["batch"] for r in (first, second, third))

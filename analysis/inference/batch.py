@@ -65,6 +65,7 @@ class Scheduler:
         self._cond = threading.Condition()
         self._closing = False
         self._held = 0
+        self._reported = -1  # occupancy last told to the metrics
         self._thread = threading.Thread(target=self._run, name="engine-batch", daemon=True)
         self._thread.start()
 
@@ -129,12 +130,21 @@ class Scheduler:
                 for seq in admitted:
                     self._start(seq)
                 self._step()
+                self._report()
             except Exception as exc:  # noqa: BLE001 - a bug here must not hang every asker
                 log.exception("batch step failed")
                 for seq in list(self.active):
                     self._leave(seq, EngineError(f"Internal error: {type(exc).__name__}: {exc}"))
         for seq in [*self.active, *self.waiting]:
             self._leave(seq, EngineError("The engine is shutting down."))
+
+    def _report(self) -> None:
+        """Batch occupancy for the metrics, written only when it changes (joins, leaves)."""
+        if len(self.active) != self._reported:
+            from analysis import metrics
+
+            self._reported = len(self.active)
+            metrics.set_batch_occupancy(self._reported, slots=self.slots)
 
     def _admit(self) -> list[Sequence]:
         """Newcomers for free slots; a solo sequence waits for an empty batch, runs alone."""
