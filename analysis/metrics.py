@@ -68,8 +68,8 @@ QUEUE_WAIT = Series(
 TOKENS = Series("gemma_generated_tokens", "counter", "Tokens generated, by worker.", ("worker",))
 DECODE_SECONDS = Series(
     "gemma_decode_seconds", "counter",
-    "Seconds spent generating after the prompt, by worker (tokens/s = rate of tokens / rate of "
-    "these seconds).",
+    "Seconds answers spent generating after their prompt, summed over answers, by worker: "
+    "tokens / these seconds is one answer's tokens/s (the rate of tokens alone is the worker's).",
     ("worker",),
 )  # fmt: skip
 FIRST_TOKEN = Series(
@@ -109,7 +109,8 @@ IN_STATE = Series(
 )
 WORKER_RATE = Series(
     "gemma_worker_tokens_per_second", "gauge",
-    "Each live worker's decode speed over its latest heartbeat interval.", ("worker",),
+    "Each live worker's tokens/s over its latest heartbeat interval, all its answers together.",
+    ("worker",),
 )  # fmt: skip
 WORKER_UP = Series(
     "gemma_worker_up", "gauge", "1 while a worker beats, 0 once it stopped or fell silent.",
