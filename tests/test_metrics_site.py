@@ -31,31 +31,35 @@ def scrape(site) -> dict[tuple[str, tuple], float]:
     }
 
 
-def test_every_process_adds_to_the_same_series(tmp_path):
-    with running_site(tmp_path, {"METRICS_TOKEN": TOKEN, "GEMMA_MAX_TOKENS": "40"}) as site:
+@pytest.mark.parametrize("slots", [1, 2], ids=["one-at-a-time", "batched"])
+def test_every_process_adds_to_the_same_series(tmp_path, slots):
+    env = {"METRICS_TOKEN": TOKEN, "GEMMA_MAX_TOKENS": "40", "INFERENCE_SLOTS": str(slots)}
+    with running_site(tmp_path, env) as site:
         case = site.create_case()
-        asked = site.ask(case, "How many frames?")
-        assert wait(lambda: site.rows()[asked]["status"] in FINISHED, 120)
-        (row,) = site._query(
-            "SELECT status, worker, completion_tokens FROM analysis_analysis"
-        )  # fmt: skip
-        assert row["status"] == "succeeded"
-        worker = row["worker"]  # the inference worker's node name, inference@<host>
+        asked = [site.ask(case, f"How many frames, {i}?") for i in range(slots)]
+        assert wait(lambda: all(site.rows()[a]["status"] in FINISHED for a in asked), 120)
+        rows = site._query("SELECT status, worker, completion_tokens FROM analysis_analysis")
+        assert [row["status"] for row in rows] == ["succeeded"] * slots
+        (worker,) = {row["worker"] for row in rows}  # the inference worker's inference@<host>
 
         def swept() -> bool:  # beat sends the sweep to the default queue every second
             return scrape(site).get(("gemma_queue_wait_seconds_count", (("queue", "default"),)))
 
         assert wait(swept, 30)
         samples = scrape(site)
-    # Counted in the inference worker, at the row's change of state and after its answer.
-    assert samples[("gemma_questions_total", (("outcome", "succeeded"),))] == 1
-    tokens = samples[("gemma_generated_tokens_total", (("worker", worker),))]
-    assert tokens == row["completion_tokens"] > 0
-    assert samples[("gemma_time_to_first_token_seconds_count", (("worker", worker),))] == 1
+    by_worker = (("worker", worker),)
+    # Counted in the inference worker, at the row's change of state and after each answer.
+    assert samples[("gemma_questions_total", (("outcome", "succeeded"),))] == slots
+    tokens = samples[("gemma_generated_tokens_total", by_worker)]
+    assert tokens == sum(row["completion_tokens"] for row in rows) > 0
+    assert samples[("gemma_time_to_first_token_seconds_count", by_worker)] == slots
     # Waits measured by the inference worker and by a prefork child of the other worker.
-    assert samples[("gemma_queue_wait_seconds_count", (("queue", "inference"),))] == 1
+    assert samples[("gemma_queue_wait_seconds_count", (("queue", "inference"),))] == slots
     assert samples[("gemma_queue_wait_seconds_count", (("queue", "default"),))] >= 1
     # Read by the web process when scraped: heartbeats and the broker.
     assert samples[("gemma_worker_up", (("queues", "inference"), ("worker", worker)))] == 1
     assert samples[("gemma_queue_depth", (("queue", "inference"),))] == 0
     assert samples[("gemma_metrics_store_up", ())] == 1
+    if slots > 1:  # the batching engine says what its batch holds
+        assert samples[("gemma_batch_slots", by_worker)] == slots
+        assert samples[("gemma_batch_occupancy", by_worker)] == 0  # all answered
