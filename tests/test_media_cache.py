@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import os
 import shutil
+import threading
 
 import pytest
 
@@ -129,3 +130,19 @@ def test_the_media_worker_refuses_an_original_changed_in_the_store(people):
     assert storage.item_files(asset.case_id, asset.id) == [  # nothing derived from it
         storage.original_key(asset.case_id, asset.id)
     ]
+
+
+def test_one_job_ending_does_not_unpin_another_jobs_copy(people, settings):
+    """Jobs answered at once in one worker (a thread each) pin their copies separately."""
+    a, b = text_item(people, 1), text_item(people, 2)
+    settings.MEDIA_CACHE_BYTES = 4000  # room for one
+    folder = fresh_cache().folder
+    other_job = threading.Thread(
+        target=storage.local_original, args=(a.case_id, a.id, a.sha256), kwargs={"rehash": False}
+    )
+    other_job.start()
+    other_job.join()  # its thread still holds a, as a running job would
+    integrity.local_copy(b, via="analysis", rehash=False)
+    storage.release_local()  # this job ends
+    cache.current().evict()
+    assert entries(folder) == [a.sha256]  # b went; a stays pinned by the other job

@@ -38,8 +38,9 @@ ENTRY_MODE = 0o400
 class Cache:
     def __init__(self, folder: Path, limit: int) -> None:
         self.folder, self.limit = folder, limit
-        self._pins: dict[str, int] = {}  # entry name -> descriptor holding a shared lock
-        self._lock = threading.Lock()
+        # Per thread: an inference worker may answer several jobs at once, one thread each,
+        # and one job ending must not unpin what another still reads.
+        self._local = threading.local()
 
     def path(self, sha256: str) -> Path:
         if not ENTRY.match(sha256):
@@ -94,38 +95,42 @@ class Cache:
         finally:
             Path(tmp).unlink(missing_ok=True)
 
+    @property
+    def _pins(self) -> dict[str, int]:
+        """This thread's pins: entry name -> a descriptor holding a shared lock on it."""
+        if not hasattr(self._local, "pins"):
+            self._local.pins = {}
+        return self._local.pins
+
     def _pin(self, target: Path) -> bool:
         """Hold a shared lock on the entry; False when it is not here."""
-        with self._lock:
-            if target.name in self._pins:
-                return True
-            try:
-                fd = os.open(target, os.O_RDONLY)
-            except FileNotFoundError:
-                return False
-            fcntl.flock(fd, fcntl.LOCK_SH)
-            try:
-                here = os.stat(target).st_ino == os.fstat(fd).st_ino
-            except FileNotFoundError:
-                here = False
-            if not here:  # evicted (or replaced) while we waited for the lock
-                os.close(fd)
-                return False
-            self._pins[target.name] = fd
+        if target.name in self._pins:
             return True
+        try:
+            fd = os.open(target, os.O_RDONLY)
+        except FileNotFoundError:
+            return False
+        fcntl.flock(fd, fcntl.LOCK_SH)
+        try:
+            here = os.stat(target).st_ino == os.fstat(fd).st_ino
+        except FileNotFoundError:
+            here = False
+        if not here:  # evicted (or replaced) while we waited for the lock
+            os.close(fd)
+            return False
+        self._pins[target.name] = fd
+        return True
 
     def _drop(self, target: Path) -> None:
-        with self._lock:
-            fd = self._pins.pop(target.name, None)
+        fd = self._pins.pop(target.name, None)
         if fd is not None:
             os.close(fd)
         target.unlink(missing_ok=True)
         _etag_path(target).unlink(missing_ok=True)
 
     def release(self) -> None:
-        """Unpin every entry this process holds (the job that read them is over)."""
-        with self._lock:
-            pins, self._pins = self._pins, {}
+        """Unpin every entry this thread holds (the job that read them is over)."""
+        pins, self._local.pins = self._pins, {}
         for fd in pins.values():
             os.close(fd)
 
