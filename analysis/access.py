@@ -37,6 +37,8 @@ class Action(enum.StrEnum):
     SET_STATUS = "set_status"  # close / archive / reopen
     READ_AUDIT = "read_audit"  # read the case's audit trail (every member: the wall is visible)
     AUDIT = "audit"  # export and verify the case's audit trail
+    HOLD = "hold"  # place or lift a legal hold (staff admins may too, from outside)
+    REQUEST_DELETION = "request_deletion"  # ask for early deletion (a different admin decides)
 
 
 ROLE_ACTIONS: dict[str, frozenset[Action]] = {
@@ -50,12 +52,15 @@ ROLE_ACTIONS: dict[str, frozenset[Action]] = {
 # A closed or archived case is read-only for everyone; its owners may only change its status
 # (that is how it is reopened).
 ACTIONS_ON_READ_ONLY_CASE = frozenset(
-    {Action.VIEW, Action.SET_STATUS, Action.AUDIT, Action.READ_AUDIT}
-)
+    {
+        Action.VIEW, Action.SET_STATUS, Action.AUDIT, Action.READ_AUDIT, Action.HOLD,
+        Action.REQUEST_DELETION,
+    }
+)  # fmt: skip
 # Under legal hold the case is frozen as it stands: nothing added, changed or removed by
 # anyone (its status included), so the evidence is what it was when the hold was placed.
 # Reading stays, and so does reading and exporting the audit trail.
-ACTIONS_UNDER_HOLD = frozenset({Action.VIEW, Action.AUDIT, Action.READ_AUDIT})
+ACTIONS_UNDER_HOLD = frozenset({Action.VIEW, Action.AUDIT, Action.READ_AUDIT, Action.HOLD})
 
 
 @dataclass(frozen=True)
@@ -71,6 +76,18 @@ class CaseAccess:
 
     def refused_by_hold(self, action: Action) -> bool:
         return self.held and action not in ACTIONS_UNDER_HOLD
+
+    @property
+    def hold_reasons(self) -> str:
+        return "; ".join(
+            h.reason + (f" (matter {h.matter})" if h.matter else "") for h in self.holds
+        )
+
+    @property
+    def held_refusals_matter(self) -> bool:
+        """Whether the page should say why its changing controls are gone: held, and this
+        user could otherwise change something."""
+        return self.held and self.role in (Role.OWNER, Role.REVIEWER)
 
     @property
     def hold_reason(self) -> str:

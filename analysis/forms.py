@@ -5,7 +5,15 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db.models import Q
 
-from analysis.models import Analysis, Case, MediaAsset, Membership, PromptTemplate
+from analysis.models import (
+    Analysis,
+    Case,
+    MediaAsset,
+    Membership,
+    PromptTemplate,
+    RetentionPolicy,
+)
+from analysis.models.retention import SCOPE_LABELS, SCOPES
 
 
 class CaseForm(forms.ModelForm):
@@ -257,3 +265,47 @@ class ModelSettingsForm(forms.Form):
         return {key: data[key] for key in ("n_ctx", "n_gpu_layers", "n_threads")} | {
             "sampler": sampler
         }
+
+
+class RetentionPolicyForm(forms.ModelForm):
+    """A policy: for each part, days (empty: keep forever) and from when they count."""
+
+    class Meta:
+        model = RetentionPolicy
+        fields = [
+            *(f"{scope}_{part}" for scope in SCOPES for part in ("days", "after")),
+            "keep_title",
+            "allow_case_overrides",
+        ]
+
+    def __init__(self, *args, is_global: bool = False, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if not is_global:
+            del self.fields["allow_case_overrides"]
+        for scope, anchors in SCOPES.items():
+            self.fields[f"{scope}_after"].choices = [(a.value, a.label) for a in anchors]
+            self.fields[f"{scope}_days"].label = f"Delete {SCOPE_LABELS[scope]} after (days)"
+            self.fields[f"{scope}_days"].help_text = "Empty: keep forever."
+        self.fields["keep_title"].label = "A fully purged case keeps its title"
+
+
+class HoldForm(forms.Form):
+    reason = forms.CharField(max_length=2000, strip=True, widget=forms.Textarea(attrs={"rows": 2}))
+    matter = forms.CharField(max_length=100, strip=True, required=False, label="Matter reference")
+
+
+class LiftHoldForm(forms.Form):
+    reason = forms.CharField(max_length=2000, strip=True, label="Why the hold is lifted")
+
+
+class DeletionRequestForm(forms.Form):
+    reason = forms.CharField(max_length=2000, strip=True, widget=forms.Textarea(attrs={"rows": 2}))
+    asset = forms.ModelChoiceField(
+        queryset=MediaAsset.objects.none(), required=False, empty_label="The whole case"
+    )
+
+    def __init__(self, *args, case: Case, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        kept = MediaAsset.objects.filter(case=case).exclude(status__in=MediaAsset.GONE)
+        self.fields["asset"].queryset = kept
+        self.fields["asset"].label = "What to delete"

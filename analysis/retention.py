@@ -96,7 +96,7 @@ def save_policy(*, case: Case | None, values: dict, user, request=None) -> Reten
     the old and new values."""
     with transaction.atomic():
         if case is not None:
-            _refuse_if_held(case)
+            refuse_if_held(case)
         policy = RetentionPolicy.objects.select_for_update().filter(case=case).first()
         before = policy.as_dict() if policy else None
         policy = policy or RetentionPolicy(case=case)
@@ -114,7 +114,7 @@ def save_policy(*, case: Case | None, values: dict, user, request=None) -> Reten
 
 def drop_override(case: Case, *, user, request=None) -> bool:
     with transaction.atomic():
-        _refuse_if_held(case)
+        refuse_if_held(case)
         policy = RetentionPolicy.objects.filter(case=case).first()
         if policy is None:
             return False
@@ -139,13 +139,13 @@ def hold_message(holds: list[LegalHold]) -> str:
     return f"This case is under legal hold: {reasons}. Nothing in it can be changed or deleted."
 
 
-def _refuse_if_held(case: Case) -> None:
+def refuse_if_held(case: Case) -> None:
     holds = standing_holds(case.pk)
     if holds:
         raise HeldError(hold_message(holds))
 
 
-def _lock_case(case: Case) -> None:
+def lock_case(case: Case) -> None:
     # Holds, purges and deletion decisions on one case take its row lock first, so a hold
     # placed now is seen by every purge step that comes after it (SQLite: the IMMEDIATE
     # transaction already serializes writers).
@@ -154,7 +154,7 @@ def _lock_case(case: Case) -> None:
 
 def place_hold(case: Case, *, user, reason: str, matter: str = "", request=None) -> LegalHold:
     with transaction.atomic():
-        _lock_case(case)
+        lock_case(case)
         hold = LegalHold.objects.create(case=case, reason=reason, matter=matter, placed_by=user)
         audit.record(AuditEvent.Action.LEGAL_HOLD_SET, case=case, target=hold, actor=user,
                      request=request, details={"reason": reason, "matter": matter})  # fmt: skip

@@ -52,12 +52,16 @@ FORMAT = "gemma-web-purge-certificate"
 KEEP_BODIES = Q(action__startswith="retention.")
 
 
-def run(*, trigger: str = "command", now: datetime | None = None) -> PurgeRun:
-    """Purge everything due now in every case not under hold; returns the certified run."""
+def run(*, trigger: str = "command", now: datetime | None = None, case_ids=None) -> PurgeRun:
+    """Purge everything due now in every case not under hold (or in `case_ids` only: an
+    approved early deletion); returns the certified run."""
     certify_interrupted()
     purge_run = PurgeRun.objects.create(trigger=trigger)
     default = retention.global_policy()
-    for (case_id,) in retention.keyset(retention.candidate_cases().filter(held=False), ("pk",)):
+    cases = retention.candidate_cases().filter(held=False)
+    if case_ids is not None:
+        cases = cases.filter(pk__in=case_ids)
+    for (case_id,) in retention.keyset(cases, ("pk",)):
         case = Case.objects.get(pk=case_id)
         purge_case(purge_run, retention.Plan.of(case, default, now or timezone.now()))
     finish(purge_run, PurgeRun.State.FINISHED)

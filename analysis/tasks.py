@@ -41,3 +41,9 @@ def record_break_glass_expiries() -> int:
 @shared_task(name="analysis.tasks.purge_expired")
 def purge_expired() -> int:
     return retention_purge.run(trigger="beat").items
+
+
+@shared_task(name="analysis.tasks.purge_case")
+def purge_case(case_id: str) -> int:
+    """An approved early deletion: that case's purge, now."""
+    return retention_purge.run(trigger="early deletion", case_ids=[case_id]).items

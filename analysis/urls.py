@@ -12,6 +12,7 @@ from analysis.views import (
     members,
     people,
     reports,
+    retention,
     review,
     staff,
     staff_workers,
@@ -172,6 +173,40 @@ urlpatterns = [
         "cases/<uuid:case_id>/batches/<uuid:batch_id>/export.csv",
         batches.batch_csv,
         name="batch-csv",
+    ),
+    # Retention: schedule, override, legal holds, early deletion, certificates; staff policy.
+    path("cases/<uuid:case_id>/retention/", retention.case_retention, name="case-retention"),
+    path(
+        "cases/<uuid:case_id>/retention/policy/",
+        retention.case_policy,
+        name="case-retention-policy",
+    ),
+    path("cases/<uuid:case_id>/holds/", retention.hold_place, name="case-hold-place"),
+    path(
+        "cases/<uuid:case_id>/holds/<uuid:hold_id>/lift/",
+        retention.hold_lift,
+        name="case-hold-lift",
+    ),
+    path(
+        "cases/<uuid:case_id>/deletion-requests/",
+        retention.deletion_request,
+        name="case-deletion-request",
+    ),
+    path(
+        "cases/<uuid:case_id>/purge-certificate.json",
+        retention.case_certificate,
+        name="case-purge-certificate",
+    ),
+    path("staff/retention/", retention.staff_retention, name="staff-retention"),
+    path(
+        "staff/retention/runs/<uuid:run_id>/certificate.json",
+        retention.run_certificate,
+        name="purge-run-certificate",
+    ),
+    path(
+        "staff/retention/requests/<uuid:request_id>/decide/",
+        retention.decide_request,
+        name="deletion-request-decide",
     ),
     path("audit/", audit.global_audit, name="audit-global"),
     path("audit/verify/", audit.global_audit_verify, name="audit-global-verify"),

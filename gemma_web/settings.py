@@ -298,6 +298,7 @@ CELERY_TASK_ROUTES = {
     "analysis.tasks.process_media": {"queue": "media"},
     "analysis.tasks.clean_expired_uploads": {"queue": "default"},
     "analysis.tasks.purge_expired": {"queue": "default"},
+    "analysis.tasks.purge_case": {"queue": "default"},
 }
 # The hard limit stays below Redis' visibility timeout, or Redis would hand a still-running
 # job to a second worker and it would run twice.

@@ -13,9 +13,19 @@ from dataclasses import dataclass
 
 from django.apps import apps
 from django.contrib.sessions.models import Session
+from django.utils import timezone
 
 from analysis.inference import registry
-from analysis.models import Analysis, Batch, Case, Membership, PromptTemplate
+from analysis.models import (
+    Analysis,
+    Batch,
+    Case,
+    DeletionRequest,
+    LegalHold,
+    Membership,
+    PromptTemplate,
+    PurgeRun,
+)
 from tests.conftest import TINY_TEXT
 from tests.media_api import media_world
 
@@ -45,6 +55,14 @@ def build(people, django_user_model, monkeypatch) -> World:
         PromptTemplate.objects.create(case=case, name=f"Ours {case.pk}", text="Describe {item}.")
         Batch.objects.create(case=case, name="A batch", created_by=user)
     sam = django_user_model.objects.create_user("sam", password="x", is_staff=True)
+    # Retention: a lifted hold, a pending early-deletion request and a purge run.
+    now = timezone.now()
+    LegalHold.objects.create(case=victim, reason="Old", placed_by=people.alice, lifted_at=now,
+                             lifted_by=people.alice, lift_reason="Over")  # fmt: skip
+    victim.transition("close")
+    DeletionRequest.objects.create(case=victim, reason="Early", requested_by=people.alice)
+    victim.transition("reopen")
+    PurgeRun.objects.create(state="finished", finished_at=now)
     registry.register(name="tiny", gguf=str(TINY_TEXT))
     attackers = {"outsider": people.mallory, "viewer": dave, "staff": sam}
     return World(victim, own, attackers, people.alice)

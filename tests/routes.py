@@ -83,6 +83,10 @@ def object_for(param: str, case):
                 return obj
     if stem == "user":  # an account: the case's first owner
         return case.memberships.order_by("pk").first().user
+    if stem == "run":  # a purge run spans cases: the newest
+        from analysis.models import PurgeRun
+
+        return PurgeRun.objects.order_by("-started_at").first()
     if stem == "model":
         from analysis.models import LanguageModel
 

@@ -28,9 +28,12 @@ PAYLOAD = {
     "n_threads": 0, "temperature": 0, "top_k": 1, "top_p": 1, "default": "on",
 }  # fmt: skip
 # Staff doors by design: the break-glass form (metadata, tests/test_case_access.py), the
-# staff case list (metadata only) and the admins' user pages (tests/test_staff_users.py).
+# staff case list (metadata only), the admins' user pages (tests/test_staff_users.py), and
+# retention: admins hold any case, decide early deletions, read run certificates (ids only).
 STAFF_DOORS = {
-    "break-glass", "staff-case-list", "staff-users", "staff-user-invite", "staff-unlock",
+    "break-glass", "staff-case-list", "case-hold-place", "case-hold-lift", "staff-retention",
+    "deletion-request-decide", "purge-run-certificate", "staff-users", "staff-user-invite",
+    "staff-unlock",
     "staff-user", "staff-user-active", "staff-user-roles", "staff-user-password",
     "staff-user-two-factor",
 }  # fmt: skip

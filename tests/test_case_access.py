@@ -12,9 +12,17 @@ import uuid
 
 import pytest
 from django.urls import URLPattern, reverse
+from django.utils import timezone
 
 from analysis import urls as analysis_urls
-from analysis.models import Analysis, Batch, BreakGlass, Membership, PromptTemplate
+from analysis.models import (
+    Analysis,
+    Batch,
+    BreakGlass,
+    LegalHold,
+    Membership,
+    PromptTemplate,
+)
 from tests.base import case_socket
 from tests.media_api import media_kwargs, media_world
 
@@ -74,6 +82,22 @@ MATRIX = {
     "batch-create": ("post", {}, row(REDIRECT, REDIRECT, FORBIDDEN)),
     "batch-row": ("get", {}, row(OK, OK, OK, staff_bg=OK)),
     "batch-csv": ("get", {}, row(OK, OK, OK, staff_bg=OK)),
+    # Retention: members read the schedule; owners override, hold, ask for early deletion and
+    # download certificates; staff admins place and lift holds in any case, from outside.
+    "case-retention": ("get", {}, row(OK, OK, OK, staff_bg=OK)),
+    "case-retention-policy": ("post", {}, row(OK, FORBIDDEN, FORBIDDEN)),
+    "case-hold-place": (
+        "post",
+        {"reason": "Subpoena"},
+        row(REDIRECT, FORBIDDEN, FORBIDDEN, staff=REDIRECT, staff_bg=REDIRECT),
+    ),
+    "case-hold-lift": (
+        "post",
+        {"reason": "Over"},
+        row(REDIRECT, FORBIDDEN, FORBIDDEN, staff=REDIRECT, staff_bg=REDIRECT),
+    ),
+    "case-deletion-request": ("post", {"reason": "Early"}, row(REDIRECT, FORBIDDEN, FORBIDDEN)),
+    "case-purge-certificate": ("get", {}, row(OK, FORBIDDEN, FORBIDDEN)),
 }
 WEBSOCKET = row(True, True, True, outsider=False, staff=False, staff_bg=True) | {"anonymous": False}
 
@@ -106,6 +130,8 @@ def world(people, django_user_model, monkeypatch):
     PromptTemplate.objects.create(case=people.case, name="Ours", text="Describe {item}.")
     Batch.objects.create(case=people.case, name="Ours", created_by=people.bob)
     target = Membership.objects.get(case=people.case, user=people.carol)
+    LegalHold.objects.create(case=people.case, reason="Old", placed_by=people.alice,
+                             lifted_at=timezone.now(), lift_reason="Over")  # fmt: skip
     media_world(people.case, people.alice)
     return people.case, users, analysis, target
 
@@ -118,6 +144,9 @@ def url_for(name: str, case_id, analysis, membership) -> str:
         kwargs["template_id"] = PromptTemplate.objects.get(name="Ours").id
     if name in ("batch-row", "batch-csv"):
         kwargs["batch_id"] = Batch.objects.get().id
+    if name == "case-hold-lift":  # a guessed case id has no hold either
+        hold = LegalHold.objects.filter(case_id=case_id).first()
+        kwargs["hold_id"] = hold.id if hold else uuid.uuid4()
     if name.startswith("member-") and name not in ("member-list", "member-add"):
         kwargs["membership_id"] = membership.id
     if name.startswith("media-"):

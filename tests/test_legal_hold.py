@@ -11,8 +11,10 @@ from tests.test_case_access import MATRIX, send, url_for, world  # noqa: F401 (f
 
 pytestmark = pytest.mark.django_db
 REASON = "Litigation hold for matter Acme v. Foo"
-# What stays possible under a hold: reading the case, its media, answers and audit trail.
+# What stays possible under a hold: reading the case, its media, answers and audit trail,
+# and the holds themselves (another may be placed; lifting needs a reason).
 READS = {
+    "case-retention", "case-purge-certificate", "case-hold-place", "case-hold-lift",
     "case-detail", "member-list", "break-glass", "analysis-detail", "case-audit",
     "case-audit-verify", "case-audit-csv", "case-audit-json", "media-upload", "media-detail",
     "media-file", "media-derived", "case-report", "case-queue", "case-templates", "batch-row",

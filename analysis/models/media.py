@@ -82,6 +82,10 @@ class MediaAsset(models.Model):
         return self.status == self.Status.DELETED
 
     @property
+    def files_gone(self) -> bool:
+        return self.status in self.GONE
+
+    @property
     def is_ready(self) -> bool:
         return self.status == self.Status.READY
 

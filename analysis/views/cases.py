@@ -10,7 +10,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
-from analysis import access, audit, search
+from analysis import access, audit, retention, search
 from analysis.forms import AskForm, BatchForm, CaseForm
 from analysis.inference import registry
 from analysis.models import AuditEvent, Case, ReviewNote
@@ -150,6 +150,7 @@ def render_case(request: HttpRequest, found: access.CaseAccess, ask_form, status
         "can_audit": found.can(access.Action.AUDIT) or access.is_auditor(request.user),
         # Who did what lately: the case's own audit chain, newest first (no details shown).
         "activity": case.audit_events.select_related("actor").order_by("-seq")[:10],
+        "schedule": retention.schedule(case),
         **media,
     }
     return render(request, "analysis/cases/detail.html", context, status=status)
