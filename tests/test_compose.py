@@ -132,11 +132,20 @@ def test_it_runs_redis_with_aof_and_noeviction(compose):
     assert "--maxmemory-policy noeviction" in argv
 
 
-def test_it_runs_inference_solo_on_a_gpu_with_read_only_models(app_services):
+def _default(value: str) -> str:
+    """What `${NAME:-default}` becomes when .env leaves NAME unset."""
+    match = re.fullmatch(r"\$\{\w+:-(.*)\}", value)
+    return match.group(1) if match else value
+
+
+def test_it_runs_inference_on_a_gpu_one_thread_a_slot_with_read_only_models(app_services):
     for name, service in _inference_services(app_services).items():
         argv = _command(service)
         assert _option(argv, "-Q", "--queues") == "inference", name
-        assert "--pool=solo" in argv and _option(argv, "-c", "--concurrency") == "1", name
+        # The pool takes as many jobs as the engine has slots: the same variable for both.
+        slots = service["environment"]["INFERENCE_SLOTS"]
+        assert _option(argv, "-c", "--concurrency") == slots == "${INFERENCE_SLOTS:-4}", name
+        assert "--pool=threads" in argv, name
         devices = service["deploy"]["resources"]["reservations"]["devices"]
         assert any(d["driver"] == "nvidia" and "gpu" in d["capabilities"] for d in devices), name
         mounts = [v for v in service["volumes"] if isinstance(v, dict) and v["target"] == "/models"]
@@ -165,13 +174,18 @@ def test_it_runs_one_inference_worker_per_gpu(app_services):
 
 def test_it_starts_workers_like_the_run_command_does(app_services):
     """compose and `scripts/run` must not drift apart in how they run a worker."""
-    specs = site_children(python="python", host="h", port=1, redis_url="redis://h:1/0", valkey=None)
+    slots = int(_default(app_services["worker-inference"]["environment"]["INFERENCE_SLOTS"]))
+    specs = site_children(python="python", host="h", port=1, redis_url="redis://h:1/0",
+                          valkey=None, inference_slots=slots)  # fmt: skip
     local = {spec.name: spec.argv for spec in specs}
     for service, child in (("worker-inference", "inference"), ("worker", "worker")):
-        argv = _command(app_services[service])
-        for short, long in (("-Q", "--queues"), ("-n", "--hostname")):
+        argv = [_default(arg) for arg in _command(app_services[service])]
+        for short, long in (("-Q", "--queues"), ("-n", "--hostname"), ("-c", "--concurrency")):
+            if child == "worker" and short == "-c":
+                continue  # the other worker's prefork size is the host's business
             assert _option(argv, short, long) == _option(local[child], short, long), service
-        assert ("--pool=solo" in argv) == ("--pool=solo" in local[child]), service
+        pools = [[a for a in args if a.startswith("--pool")] for args in (argv, local[child])]
+        assert pools[0] == pools[1], service
 
 
 def test_it_migrates_once_before_web_starts(app_services):
@@ -295,6 +309,9 @@ def test_docker_compose_resolves_it_under_every_profile(compose, tmp_path):
         if name.startswith("worker-inference")
     }
     assert sorted(gpus.values()) == ["0", "1", "2", "3"]
+    inference = resolved["services"]["worker-inference"]
+    assert _option(inference["command"], "-c", "--concurrency") == "4"
+    assert inference["environment"]["INFERENCE_SLOTS"] == "4"
     web = resolved["services"]["web"]["environment"]
     assert web["METRICS_TOKEN"] == resolved["configs"]["metrics-token"]["content"] == "scrape-me"
     identities = json.loads(resolved["configs"]["seaweedfs-identities"]["content"])
