@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from tests.site_driver import FINISHED, TINY_TEXT, Site, wait
+from tests.site_driver import FINISHED, TINY_TEXT, Site, running_site, wait
 
 pytestmark = [
     pytest.mark.slow,
@@ -21,15 +21,8 @@ QUESTIONS = ["Who is there?", "What happened first?", "Where is the car?", "Why 
 
 @pytest.fixture
 def site(tmp_path):
-    site = Site(tmp_path, BATCHED)
-    try:
-        site.start()
-        site.sign_in()
+    with running_site(tmp_path, BATCHED) as site:
         yield site
-    finally:
-        code = site.stop()
-        assert site.leftovers() == [], "children left behind"
-        assert code == 0, "".join(site.lines[-60:])
 
 
 def finished(site: Site, ids: list[str]) -> dict[str, dict]:
