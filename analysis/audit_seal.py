@@ -12,8 +12,10 @@ One line per chain whose head moved since its last seal (the beat task runs `sea
 
 from __future__ import annotations
 
+import logging
 import os
 import re
+import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -24,6 +26,9 @@ from django.utils import timezone
 from analysis.audit import GENESIS, case_id_of, iso_utc
 from analysis.models import AuditEvent
 
+log = logging.getLogger(__name__)
+# Where copies of the seals go in the object store (one object per seal run).
+STORE_PREFIX = "audit-seals/"
 # A clock on another web host may run behind this one: look back this far past the last seal
 # for chains whose head moved.
 CLOCK_MARGIN = timedelta(minutes=10)
@@ -111,8 +116,50 @@ def seal(path: Path | str | None = None) -> list[Seal]:
         if seq and (last is None or (last.seq, last.hash) != (seq, head)):
             new.append(Seal(now, key, seq, head))
     if new:
-        _append(path, "".join(seal.line() for seal in new).encode("ascii"))
+        data = "".join(seal.line() for seal in new).encode("ascii")
+        _append(path, data)
+        copy_to_store(data, now)
     return new
+
+
+def copy_to_store(data: bytes, at: str) -> str | None:
+    """The same lines as an object of their own in the object store (MEDIA_STORAGE=s3), under
+    a retention lock where the bucket has object lock: a copy nobody, the site included, can
+    take back or rewrite. Its key, or None when there is no object store."""
+    from analysis.media import stores
+
+    store = stores.current()
+    if store.local or not settings.AUDIT_SEAL_TO_STORE:
+        return None
+    key = f"{STORE_PREFIX}{at}-{uuid.uuid4().hex[:12]}.log"
+    try:
+        store.put_bytes(
+            key, data, lock_mode=settings.AUDIT_SEAL_LOCK_MODE,
+            lock_days=settings.AUDIT_SEAL_LOCK_DAYS,
+        )  # fmt: skip
+    except OSError:
+        # The file has the lines; the next seal's object will not repeat them: say so loudly.
+        log.exception("audit seals at %s are in %s but not in the object store", at, seal_path())
+        return None
+    return key
+
+
+def read_store_seals() -> Seals:
+    """Every seal copied to the object store, oldest object first."""
+    from analysis.media import stores
+
+    store = stores.current()
+    seals = Seals()
+    for key in store.keys(STORE_PREFIX):
+        with store.open(key) as reader:
+            text = reader.read().decode("ascii", errors="replace")
+        for number, line in enumerate(text.splitlines(), 1):
+            seal = _parse(line)
+            if seal is None:
+                seals.errors.append(f"{key}:{number}: not a seal line: {line.strip()[:80]!r}")
+            else:
+                seals.add(seal)
+    return seals
 
 
 def _moved_heads(seals: Seals) -> dict[str, tuple[int, str]]:

@@ -428,6 +428,12 @@ REQUEST_MAX_BODY_BYTES = envint("REQUEST_MAX_BODY_BYTES", 16 * MiB)
 # --- Audit trail (analysis/audit.py) ----------------------------------------------------------
 # Chain heads are appended here by the beat task; point it at write-once (WORM) storage.
 AUDIT_SEAL_PATH = Path(os.environ.get("AUDIT_SEAL_PATH", VAR_DIR / "audit-seals.log"))
+# With MEDIA_STORAGE=s3 each seal run is also copied to the object store as an object of its
+# own, locked for AUDIT_SEAL_LOCK_DAYS where the bucket has object lock (COMPLIANCE: not even
+# the site's credentials can delete it). `manage.py verify_audit --seal-store` checks them.
+AUDIT_SEAL_TO_STORE = envbool("AUDIT_SEAL_TO_STORE", True)
+AUDIT_SEAL_LOCK_MODE = os.environ.get("AUDIT_SEAL_LOCK_MODE", "COMPLIANCE").strip().upper()
+AUDIT_SEAL_LOCK_DAYS = envint("AUDIT_SEAL_LOCK_DAYS", 3650)
 # Reverse proxies whose X-Forwarded-For is believed for the client IP; unset: REMOTE_ADDR only.
 AUDIT_TRUSTED_PROXIES = envlist("TRUSTED_PROXIES", "")
 

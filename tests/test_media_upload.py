@@ -186,3 +186,20 @@ def test_a_finished_session_says_what_the_file_became(bob, people):
     assert reply["status"] == "complete" and reply["duplicate"] is False
     assert reply["asset"] == str(MediaAsset.objects.get().id)
     assert reply["detected"].startswith("PNG image")
+
+
+def test_a_big_original_goes_into_the_object_store_in_parts(bob, people, settings, media_store):
+    if media_store != "s3":
+        pytest.skip("parts are how the object store takes big files; the disk renames")
+    settings.MEDIA_CHUNK_BYTES = 4 * 1024 * 1024
+    settings.S3_MULTIPART_BYTES = 5 * 1024 * 1024  # the smallest part S3 allows
+    data = samples.wav(seconds=180, rate=16000, channels=2)  # 11.5 MB: three parts
+    reply = upload(bob, people.case, data, "long call.wav")
+    assert reply.status_code == 200, reply.content
+    asset = MediaAsset.objects.get(pk=reply.json()["asset"])
+    store = stores.current()
+    key = storage.original_key(asset.case_id, asset.id)
+    head = store.client.head_object(Bucket=store.bucket, Key=store._key(key))
+    assert head["ETag"].strip('"').endswith("-3")  # a multipart object's ETag counts its parts
+    assert stored_original(asset) == data and asset.sha256 == sha256(data)
+    assert files_on_disk() == [key]  # and the partial file on the web host is gone

@@ -1,4 +1,4 @@
-"""manage.py verify_audit [--case UUID ...] [--all] [--seal-file PATH]
+"""manage.py verify_audit [--case UUID ...] [--all] [--seal-file PATH | --seal-store]
 
 Walks each audit chain (sequence, links, hashes) and checks it against every sealed head.
 Exits 0 when all is intact, 1 naming the first broken link of each broken chain, 2 on
@@ -13,7 +13,8 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from analysis import audit
-from analysis.audit_seal import read_seals, seal_path
+from analysis.audit_seal import read_seals, read_store_seals, seal_path
+from analysis.media import stores
 from analysis.models import AuditEvent, Case
 
 
@@ -30,12 +31,20 @@ class Command(BaseCommand):
         parser.add_argument(
             "--seal-file", help="seal file to check (default: AUDIT_SEAL_PATH), e.g. a WORM copy"
         )
+        parser.add_argument(
+            "--seal-store", action="store_true",
+            help="check against the seals copied to the object store (MEDIA_STORAGE=s3)",
+        )  # fmt: skip
 
     def handle(self, *args, case: list[str], all: bool, seal_file: str | None, **options):
         path = Path(seal_file) if seal_file else seal_path()
         if seal_file and not path.exists():
             raise CommandError(f"seal file not found: {path}", returncode=2)
-        seals = read_seals(path)
+        if options["seal_store"] and stores.current().local:
+            raise CommandError("--seal-store needs MEDIA_STORAGE=s3", returncode=2)
+        seals = read_store_seals() if options["seal_store"] else read_seals(path)
+        if options["seal_store"]:
+            path = "the object store"
         if case and not all:
             results = [audit.verify(self._case_id(value, seals), seals=seals) for value in case]
         else:

@@ -16,7 +16,9 @@ its retention ends, and the log says so.
 
 from __future__ import annotations
 
+import base64
 import errno
+import hashlib
 import logging
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
@@ -113,9 +115,23 @@ class ObjectStore:
             return False
         return config.get("ObjectLockConfiguration", {}).get("ObjectLockEnabled") == "Enabled"
 
-    def _lock_args(self) -> dict:
-        until = datetime.now(UTC) + timedelta(days=settings.S3_OBJECT_LOCK_DAYS)
-        return {"ObjectLockMode": settings.S3_OBJECT_LOCK_MODE, "ObjectLockRetainUntilDate": until}
+    def _lock_args(self, mode: str = "", days: int = 0) -> dict:
+        until = datetime.now(UTC) + timedelta(days=days or settings.S3_OBJECT_LOCK_DAYS)
+        return {
+            "ObjectLockMode": mode or settings.S3_OBJECT_LOCK_MODE,
+            "ObjectLockRetainUntilDate": until,
+        }
+
+    def put_bytes(self, key: str, data: bytes, *, lock_mode: str, lock_days: int) -> None:
+        """A small object written once, under a retention lock where the bucket has one."""
+        extra = {}
+        if self.worm:
+            md5 = base64.b64encode(hashlib.md5(data, usedforsecurity=False).digest()).decode()
+            extra = self._lock_args(lock_mode, lock_days) | {"ContentMD5": md5}
+        try:
+            self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data, **extra)
+        except Exception as exc:
+            raise _oserror(exc, key) from exc
 
     def put(self, source: Path, key: str, *, original: bool) -> None:
         """Upload the local file (in parts past S3_MULTIPART_BYTES), then remove it."""
@@ -127,7 +143,8 @@ class ObjectStore:
         )
         extra = {"ContentType": "application/octet-stream"}
         if original and self.worm:
-            extra.update(self._lock_args())
+            # A write with a retention period must carry a checksum (AWS refuses it without).
+            extra.update(self._lock_args(), ChecksumAlgorithm="SHA256")
         try:
             self.client.upload_file(
                 str(source), self.bucket, self._key(key), ExtraArgs=extra, Config=transfer
