@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
-from analysis.media import serving
+from analysis.media import serving, storage, stores
 from analysis.models import AuditEvent, MediaAsset
 from tests import media_samples as samples
 from tests.media_api import drop_original, make_asset, rewrite_original, stored_original
@@ -57,6 +57,35 @@ def test_a_range_of_the_mp4_comes_back_as_206_with_exactly_those_bytes(
     assert response["Content-Length"] == str(end - start + 1)
     assert response["Accept-Ranges"] == "bytes"
     assert response["Content-Type"] == "video/mp4"
+
+
+def test_only_the_range_asked_for_is_read_from_the_store(client, people, clip, monkeypatch):
+    """A seek in a long video must not read the object from its start (nor all of it)."""
+    store = stores.current()
+    real, asked, read = store.open, [], []
+
+    class Counted:
+        def __init__(self, reader) -> None:
+            self.reader = reader
+
+        def read(self, size=-1):
+            block = self.reader.read(size)
+            read.append(len(block))
+            return block
+
+        def close(self) -> None:
+            self.reader.close()
+
+    def spy(key, start=0, end=None):
+        asked.append((key, start, end))
+        return Counted(real(key, start, end))
+
+    monkeypatch.setattr(store, "open", spy)
+    client.force_login(people.carol)
+    response = client.get(file_url(clip), headers={"Range": "bytes=1000-1099"})
+    assert len(body(response)) == 100
+    assert asked == [(storage.original_key(clip.case_id, clip.id), 1000, 1099)]
+    assert sum(read) == 100
 
 
 @pytest.mark.parametrize("header", ["bytes=999999999-", "bytes=-0", "bytes=5-2", "bytes=x-y"])
