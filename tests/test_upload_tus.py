@@ -17,9 +17,10 @@ from analysis.media import storage
 from analysis.models import MediaAsset, MediaUpload
 from tests import media_samples as samples
 from tests.live_server import LiveServer
-from tests.media_api import install_queue, sha256
+from tests.media_api import install_queue, sha256, stored_original
 
-pytestmark = pytest.mark.django_db(transaction=True)
+# On the disk and on the object store: the same bytes, whichever store takes them at the end.
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("media_store")]
 CHUNK = 64 * 1024
 
 
@@ -110,4 +111,5 @@ def test_tuspy_uploads_and_resumes_after_a_cut_connection(server, client, people
     asset = MediaAsset.objects.get()
     assert (asset.filename, asset.size, asset.sha256) == ("bodycam.mp4", len(data), sha256(data))
     assert asset.status == "checking" and queue.ids == [str(asset.id)]
+    assert stored_original(asset) == data and not storage.partial_path(session.id).exists()
     proxy.close()
