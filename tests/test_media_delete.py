@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
+from analysis.media import removal
 from analysis.models import AuditEvent, MediaAsset
 from tests import media_samples as samples
 from tests.media_api import files_on_disk, make_asset, upload
@@ -63,3 +64,11 @@ def test_nothing_is_deleted_in_a_closed_case(client, people):
     people.case.transition("close")
     client.force_login(people.alice)
     assert delete(client, asset).status_code == 403
+
+
+def test_the_sweep_removes_files_a_crash_left_behind(people):
+    asset = make_asset(people.case, people.bob, samples.image("png"), "a.png")
+    assert asset.mark_deleted(people.alice)  # committed, and then the process died
+    assert files_on_disk() != []
+    assert removal.sweep_deleted() == 1
+    assert files_on_disk() == [] and removal.sweep_deleted() == 0

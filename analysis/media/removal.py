@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 from django.db import transaction
+from django.utils import timezone
 
 from analysis import audit, search, streaming
 from analysis.media import storage
@@ -41,10 +43,19 @@ def remove_files(asset: MediaAsset) -> None:
     purge_media(asset.sha256)
 
 
+# Files left by a crash between a delete's commit and its removal are found by the next
+# sweep (every MEDIA_UPLOAD_CLEAN_INTERVAL): looking back this far is plenty, and keeps the
+# sweep from asking an object store about every item ever deleted, each time.
+SWEEP_LOOKBACK = timedelta(days=2)
+
+
 def sweep_deleted() -> int:
     """Files of deleted items that a crash left behind (run with the upload clean-up)."""
     count = 0
-    for asset in MediaAsset.objects.filter(status=MediaAsset.Status.DELETED).only("id", "case_id"):
+    recent = MediaAsset.objects.filter(
+        status=MediaAsset.Status.DELETED, deleted_at__gte=timezone.now() - SWEEP_LOOKBACK
+    )
+    for asset in recent.only("id", "case_id"):
         if storage.item_files(asset.case_id, asset.id) or storage.derived_dir(asset.id).exists():
             log.warning("removing leftover files of deleted media %s", asset.id)
             remove_files(asset)
