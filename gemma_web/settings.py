@@ -253,6 +253,10 @@ S3_SECRET_ACCESS_KEY = os.environ.get("S3_SECRET_ACCESS_KEY", "")
 S3_OBJECT_LOCK = os.environ.get("S3_OBJECT_LOCK", "auto").strip().lower()
 S3_OBJECT_LOCK_MODE = os.environ.get("S3_OBJECT_LOCK_MODE", "GOVERNANCE").strip().upper()
 S3_OBJECT_LOCK_DAYS = envint("S3_OBJECT_LOCK_DAYS", 30)
+if S3_OBJECT_LOCK not in ("auto", "off") or S3_OBJECT_LOCK_MODE not in ("GOVERNANCE", "COMPLIANCE"):
+    raise ImproperlyConfigured(
+        "S3_OBJECT_LOCK must be auto or off, S3_OBJECT_LOCK_MODE GOVERNANCE or COMPLIANCE"
+    )
 # Files larger than this go up in parts of this size (constant memory, resumable parts).
 S3_MULTIPART_BYTES = envint("S3_MULTIPART_BYTES", 64 * 1024**2)
 # Workers keep fetched originals here by SHA-256, least recently used evicted past the bound.
@@ -434,6 +438,8 @@ AUDIT_SEAL_PATH = Path(os.environ.get("AUDIT_SEAL_PATH", VAR_DIR / "audit-seals.
 AUDIT_SEAL_TO_STORE = envbool("AUDIT_SEAL_TO_STORE", True)
 AUDIT_SEAL_LOCK_MODE = os.environ.get("AUDIT_SEAL_LOCK_MODE", "COMPLIANCE").strip().upper()
 AUDIT_SEAL_LOCK_DAYS = envint("AUDIT_SEAL_LOCK_DAYS", 3650)
+if AUDIT_SEAL_LOCK_MODE not in ("GOVERNANCE", "COMPLIANCE"):
+    raise ImproperlyConfigured("AUDIT_SEAL_LOCK_MODE must be GOVERNANCE or COMPLIANCE")
 # Reverse proxies whose X-Forwarded-For is believed for the client IP; unset: REMOTE_ADDR only.
 AUDIT_TRUSTED_PROXIES = envlist("TRUSTED_PROXIES", "")
 
