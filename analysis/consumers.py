@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
 import time
 
 from channels.db import database_sync_to_async
@@ -14,6 +15,35 @@ from django.utils import timezone
 
 from analysis import access, streaming
 from analysis.models import Analysis
+
+
+class _Verdicts:
+    """The newest access verdict of each (user, session, case) in this process.
+
+    One reviewer's sockets on one case (tabs, pages, a crowd of viewers on one account) would
+    each run the same queries every interval: a re-check is several queries and a database
+    connection, and fifty sockets re-checking kept the process's one sync thread busy while
+    token batches waited behind it. They share the newest verdict instead.
+    """
+
+    LIMIT = 10_000
+
+    def __init__(self) -> None:
+        self._items: dict[tuple, tuple[float, access.CaseAccess | None]] = {}
+
+    def get(self, key: tuple, max_age: float) -> tuple[float, access.CaseAccess | None] | None:
+        hit = self._items.get(key)
+        return hit if hit is not None and time.monotonic() - hit[0] < max_age else None
+
+    def put(self, key: tuple, at: float, verdict: access.CaseAccess | None) -> None:
+        if len(self._items) >= self.LIMIT:
+            self._items.clear()  # only ever a cache: the next checks fill it again
+        old = self._items.get(key)
+        if old is None or old[0] <= at:
+            self._items[key] = (at, verdict)
+
+
+VERDICTS = _Verdicts()
 
 
 class CaseConsumer(AsyncJsonWebsocketConsumer):
@@ -94,17 +124,20 @@ class CaseConsumer(AsyncJsonWebsocketConsumer):
             await self.close()
 
     async def _watch(self) -> None:
-        while True:
-            await asyncio.sleep(settings.SOCKET_RECHECK_SECONDS)
-            if not await self._recheck():
-                return
+        # Each socket re-checks before its verdict goes stale, so a token batch never waits
+        # for a check (see _forward); the first wait is spread over the interval, so sockets
+        # opened together (a page reload, many viewers) do not all check at the same moment.
+        interval = settings.SOCKET_RECHECK_SECONDS
+        await asyncio.sleep(interval * random.uniform(0.3, 0.8))  # noqa: S311 - not a secret
+        while await self._recheck(shared=True):
+            await asyncio.sleep(max(0.0, self.checked_at + interval * 0.8 - time.monotonic()))
 
     async def _forward(self, event: dict) -> None:
         # Nothing is forwarded on a verdict older than the re-check interval; a fresh one
         # is reused, so a token batch costs no query.
         stale = time.monotonic() - self.checked_at >= settings.SOCKET_RECHECK_SECONDS
         lapsed = self.access_until is not None and timezone.now() >= self.access_until
-        if (stale or lapsed) and not await self._recheck():
+        if (stale or lapsed) and not await self._recheck(shared=not lapsed):
             return
         # The publisher encoded the JSON once for every socket on the case.
         if "json" in event:
@@ -112,10 +145,21 @@ class CaseConsumer(AsyncJsonWebsocketConsumer):
         else:
             await self.send_json(_client_message(event))
 
-    async def _recheck(self, accepted: bool = True) -> bool:
-        """Ask access.py again; close the socket (when open) if the answer is now no."""
-        found = await self._access()
-        self.checked_at = time.monotonic()
+    async def _recheck(self, accepted: bool = True, shared: bool = False) -> bool:
+        """Ask access.py again; close the socket (when open) if the answer is now no.
+
+        `shared`: a verdict another socket of the same session on this case got less than
+        half an interval ago will do. Its age counts, not the moment it was reused, so no
+        socket forwards on a verdict older than the interval either way.
+        """
+        key = (self.scope["user"].pk, self._session_key(), self.case_id)
+        hit = VERDICTS.get(key, settings.SOCKET_RECHECK_SECONDS / 2) if shared else None
+        if hit is not None:
+            self.checked_at, found = hit
+        else:
+            self.checked_at = time.monotonic()
+            found = await self._access()
+            VERDICTS.put(key, self.checked_at, found)
         if found is None:
             if accepted:
                 await self.close()

@@ -128,10 +128,18 @@ class Stack:
             self.client.conn.close()
             return self.client.request(*args)
 
+    def form_token(self, case_id: str) -> str:
+        """The ask form's CSRF token, read once from the case page (the page is open in a
+        browser before anyone asks; fetching it again would time a page load)."""
+        if not getattr(self, "_token", None):
+            _, page = self.request("GET", f"/cases/{case_id}/")
+            found = re.search(rb'name="csrfmiddlewaretoken" value="([^"]+)"', page)
+            self._token = found.group(1).decode()
+        return self._token
+
     def ask(self, case_id: str, question: str, **fields) -> str:
         """Post the ask form as the page does (htmx): returns the new analysis' id."""
-        _, page = self.request("GET", f"/cases/{case_id}/")
-        token = re.search(rb'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1).decode()
+        token = self.form_token(case_id)
         body = urlencode({"question": question, "csrfmiddlewaretoken": token, **fields}, doseq=True)
         headers = {"Content-Type": "application/x-www-form-urlencoded", "HX-Request": "true"}
         status, reply = self.request("POST", f"/cases/{case_id}/ask/", body, headers)
@@ -184,6 +192,28 @@ def engine_ttft(analysis_id: str) -> float:
     return record["timings"]["time_to_first_token_s"]
 
 
+WALL = time.time() - time.perf_counter()  # perf_counter readings -> wall clock, for the DB
+
+
+def ask_breakdown(analysis_id: str, started: float, first: float) -> dict[str, float]:
+    """Where ask -> first token went, from the rows' own timestamps (one machine, one clock):
+    the ask request until its row exists, the queue until a worker claims it, the claim
+    until the first batch is logged (the engine's prefill is in there), and the log until
+    the client has the batch."""
+    from analysis.models import Analysis
+
+    row = Analysis.objects.get(pk=analysis_id)
+    batch = row.chunks.order_by("seq").values_list("created_at", flat=True).first()
+    created, claimed, logged = (t.timestamp() for t in (row.created_at, row.started_at, batch))
+    ttft = row.record["timings"]["time_to_first_token_s"]
+    return {
+        "request": created - (WALL + started),
+        "queue": claimed - created,
+        "claim->log - engine": logged - claimed - ttft,
+        "log->client": WALL + first - logged,
+    }
+
+
 def decode_parts(env: dict, case_id: str, gguf: str, args) -> None:
     model = {"GEMMA_MODEL_PATH": gguf, "GEMMA_MAX_TOKENS": str(args.tokens), "GEMMA_N_CTX": "2048"}
     with Stack(env, model) as stack:
@@ -191,7 +221,7 @@ def decode_parts(env: dict, case_id: str, gguf: str, args) -> None:
         log("stack up; warming")
         asyncio.run(watch(stack, case_id, 1, one))  # warm: model, connections, caches
         log("warm")
-        ours, bares, overheads = [], [], []
+        ours, bares, overheads, parts = [], [], [], []
         for i in range(args.repeat):  # interleaved, alternating who goes first
             for step in ("stack", "bare") if i % 2 == 0 else ("bare", "stack"):
                 if step == "bare":
@@ -200,11 +230,15 @@ def decode_parts(env: dict, case_id: str, gguf: str, args) -> None:
                 seen, started, first, analysis = asyncio.run(watch(stack, case_id, 1, one))
                 ours.append(client_rate(seen[0]))
                 overheads.append(first - started - engine_ttft(analysis))
+                parts.append(ask_breakdown(analysis, started, first))
         ratios = [o / b for o, b in zip(ours, bares, strict=True)]
         print(f"1. client {statistics.median(ours):.1f} tok/s, bare {statistics.median(bares):.1f}"
               f" tok/s: ratio median {statistics.median(ratios):.3f} (goal >= 0.97)")  # fmt: skip
         print(f"2. ask -> first token over the engine's: median "
               f"{statistics.median(overheads) * 1000:.1f} ms (goal <= 150 ms)")  # fmt: skip
+        print("   of which (medians): " + ", ".join(
+            f"{k} {statistics.median(p[k] for p in parts) * 1000:.1f} ms" for k in parts[0]
+        ))  # fmt: skip
         delays, rates, crowd_bare = [], [], []
         for _ in range(max(1, args.repeat // 2)):
             seen, *_ = asyncio.run(watch(stack, case_id, args.viewers, one))
@@ -266,8 +300,11 @@ def decode_thread_costs(case_id: str, n: int = 200) -> None:
                                        status=Analysis.Status.RUNNING)  # fmt: skip
     rows = Analysis.objects.filter(pk=analysis.pk, cancel_requested=True)
     watch = pipeline.StopWatch(analysis)
-    costs: dict[str, list[float]] = {"send": [], "publish": [], "query": [], "flag": []}
+    costs: dict[str, list[float]] = {"send": [], "publish": [], "query": [], "flag": [],
+                                     "log": []}  # fmt: skip
+    seq = iter(range(1, 10**6))
     calls = {
+        "log": lambda: analysis.chunks.create(seq=next(seq), text="word " * 10),
         "send": lambda: async_to_sync(layer.group_send)(group, message),
         "publish": lambda: streaming.publisher.send(group, message),
         "query": rows.exists,
@@ -283,7 +320,8 @@ def decode_thread_costs(case_id: str, n: int = 200) -> None:
     ms = {name: statistics.median(values) * 1000 for name, values in costs.items()}
     print(f"0. on the decode thread, median of {n}: a flush's send {ms['send']:.3f} ms "
           f"(async_to_sync) -> {ms['publish']:.3f} ms (publisher); a cancel check "
-          f"{ms['query']:.3f} ms (query) -> {ms['flag']:.4f} ms (flag)")  # fmt: skip
+          f"{ms['query']:.3f} ms (query) -> {ms['flag']:.4f} ms (flag); a flush's log row "
+          f"{ms['log']:.3f} ms")  # fmt: skip
 
 
 def stack_case(case_id: str):

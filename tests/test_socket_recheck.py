@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
@@ -133,3 +135,17 @@ async def test_token_batches_do_not_query_access_each_time(people, settings, mon
         assert (await socket.receive_json_from(timeout=5))["seq"] == seq
     assert len(calls) == 1  # the check at connect; 30 batches forwarded on its verdict
     await socket.disconnect()
+
+
+def test_a_shared_verdict_keeps_its_own_age():
+    from analysis.consumers import _Verdicts
+
+    verdicts, key = _Verdicts(), (1, "session", "case")
+    verdicts.put(key, time.monotonic() - 2.0, "yes")
+    # Reused only while young enough, and with the time it was found, not the time of reuse.
+    assert verdicts.get(key, max_age=1.0) is None
+    at, verdict = verdicts.get(key, max_age=3.0)
+    assert verdict == "yes" and time.monotonic() - at >= 2.0
+    verdicts.put(key, time.monotonic() - 5.0, "older news")  # a slower check ending later
+    assert verdicts.get(key, max_age=3.0)[1] == "yes"
+    assert verdicts.get((2, "session", "case"), max_age=3.0) is None  # another account
