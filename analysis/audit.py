@@ -191,6 +191,36 @@ def redact(rows: models.QuerySet) -> list[list]:
     return [[seq, hashes[pk]] for pk, seq, *_ in pending]
 
 
+# The purge's hot path: the events about one purged thing, redacted in plain SQL (building
+# these two queries with the ORM cost more than running them, item after item).
+_BODIES_OF_TARGET = (
+    "SELECT id, seq, ip, user_agent, details FROM analysis_auditevent"
+    " WHERE target_id = %s AND redacted_body_hash IS NULL"
+)
+_REDACT_ONE = (
+    "UPDATE analysis_auditevent SET ip = NULL, user_agent = '', details = {empty},"
+    " redacted_body_hash = %s WHERE id = %s AND redacted_body_hash IS NULL"
+)
+
+
+def redact_target(target_id: str) -> list[list]:
+    """redact() of every event whose target is `target_id` (an item's or answer's id)."""
+    with connection.cursor() as cursor:
+        cursor.execute(_BODIES_OF_TARGET, [target_id])
+        rows = cursor.fetchall()
+        if not rows:
+            return []
+        done = []
+        for pk, seq, ip, agent, details in rows:
+            details = json.loads(details) if isinstance(details, str) else details
+            done.append((seq, body_hash(str(ip) if ip else None, agent, details), pk))
+        empty = "'{}'::jsonb" if connection.vendor == "postgresql" else "'{}'"
+        sql = _REDACT_ONE.format(empty=empty)
+        for _, digest, pk in done:  # mostly one row: a plain execute is one round trip
+            cursor.execute(sql, [digest, pk])
+    return [[seq, h] for seq, h, _ in done]
+
+
 # --- helpers for record() --------------------------------------------------------------------
 
 

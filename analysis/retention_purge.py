@@ -81,41 +81,42 @@ def purge_case(purge_run: PurgeRun, plan: retention.Plan) -> None:
     certify_case(purge_run, plan.case.pk)
 
 
-# The case row locked and its standing holds read in one query (the tables of Case and
-# LegalHold); SQLite has no FOR UPDATE, its IMMEDIATE transaction already holds the lock.
-_HELD = (
-    "SELECT EXISTS (SELECT 1 FROM analysis_legalhold h WHERE h.case_id = c.id"
-    " AND h.lifted_at IS NULL) FROM analysis_case c WHERE c.id = %s"
+# The case row is locked first, in a statement of its own: the holds are read by the next
+# statement, whose snapshot is taken after the lock was granted, so a hold committed by the
+# transaction we waited for is seen. SQLite has no FOR UPDATE: its IMMEDIATE transaction
+# already holds the database's write lock.
+_LOCK_CASE = "SELECT id FROM analysis_case WHERE id = %s FOR UPDATE"
+_NOT_HELD = (
+    "NOT EXISTS (SELECT 1 FROM analysis_legalhold h WHERE h.case_id = %s AND h.lifted_at IS NULL)"
 )
+
+
+def _lock(case: Case) -> None:
+    if connection.features.has_select_for_update:
+        _execute(_LOCK_CASE, [_prep(Case, "id", case.pk)])
+
+
+def _refuse_if_held(case: Case) -> None:
+    holds = retention.standing_holds(case.pk)
+    if holds:
+        raise retention.HeldError(retention.hold_message(holds))
 
 
 def _claim_unheld(case: Case) -> None:
     """Lock the case and read its holds, inside the item's transaction."""
-    sql = _HELD + (" FOR UPDATE" if connection.features.has_select_for_update else "")
-    case_id = Case._meta.pk.get_db_prep_value(case.pk, connection)
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [case_id])
-        held = cursor.fetchone()[0]
-    if held:
-        raise retention.HeldError(retention.hold_message(retention.standing_holds(case.pk)))
+    _lock(case)
+    _refuse_if_held(case)
 
 
 def purge_media_item(purge_run: PurgeRun, plan: retention.Plan, row: tuple, parts) -> int:
     pk, _, created_at, _, _, sha256, size = row
     case = plan.case
     with transaction.atomic():
-        _claim_unheld(case)
+        _lock(case)
         now = timezone.now()
-        claim, changes = MediaAsset.objects.filter(pk=pk), {}
-        if "original" in parts:
-            claim = claim.filter(purged_at__isnull=True).exclude(status__in=MediaAsset.GONE)
-            changes.update(status=Status.PURGED, purged_at=now, filename="", metadata={},
-                           status_reason="")  # fmt: skip
-        if "derived" in parts:
-            claim = claim.filter(derived_purged_at__isnull=True)
-            changes.update(derived={}, derived_purged_at=now)
-        if not claim.update(**changes):
-            return 0
+        if not _claim_media(pk, case, parts, now):
+            _refuse_if_held(case)
+            return 0  # not held: another run took it first
         derived_size = storage.derived_bytes(pk) if "derived" in parts else 0
         if "original" in parts:
             storage.remove_original(case.pk, pk)
@@ -124,10 +125,11 @@ def purge_media_item(purge_run: PurgeRun, plan: retention.Plan, row: tuple, part
         purge_media(sha256)  # evaluated prefixes are derived data too
         redacted = []
         if "original" in parts:
-            SearchEntry.objects.filter(media_id=pk).delete()
-            redacted = audit.redact(AuditEvent.objects.filter(target_id=str(pk)))
-        else:
-            SearchEntry.objects.filter(media_id=pk, kind=SearchEntry.Kind.PAGE).delete()
+            if not _unindex_in_claim():
+                _execute(_UNINDEX_MEDIA, [_prep(SearchEntry, "media", pk)])
+            redacted = audit.redact_target(str(pk))
+        else:  # page text is derived: it goes with the derived files
+            _execute(_UNINDEX_PAGES, [_prep(SearchEntry, "media", pk), SearchEntry.Kind.PAGE])
         records = []
         if "original" in parts:
             records.append(_record(purge_run, plan, Kind.ORIGINAL, pk, sha256, size,
@@ -135,10 +137,70 @@ def purge_media_item(purge_run: PurgeRun, plan: retention.Plan, row: tuple, part
         if "derived" in parts:
             records.append(_record(purge_run, plan, Kind.DERIVED, pk, sha256, derived_size,
                                    "derived", created_at, now, []))  # fmt: skip
-        PurgeRecord.objects.bulk_create(records)
+        _insert_records(records)
         if pk in plan.requests:
             _request_done(plan.requests[pk], now)
     return size
+
+
+# Plain SQL on the per-item path: the ORM's query building cost more than the queries.
+_UNINDEX_MEDIA = "DELETE FROM analysis_searchentry WHERE media_id = %s"
+_UNINDEX_PAGES = "DELETE FROM analysis_searchentry WHERE media_id = %s AND kind = %s"
+_STILL_ORIGINAL = "purged_at IS NULL AND status NOT IN ('deleted', 'rejected', 'purged')"
+_STILL_DERIVED = "derived_purged_at IS NULL"
+
+
+# PostgreSQL runs a DELETE inside the claim's WITH (data-modifying CTE); SQLite cannot.
+def _unindex_in_claim() -> bool:
+    return connection.vendor == "postgresql"
+
+
+def _prep(model, name: str, value):
+    return model._meta.get_field(name).get_db_prep_save(value, connection)
+
+
+def _execute(sql: str, params: list) -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.rowcount
+
+
+def _claim_media(pk, case: Case, parts, now) -> bool:
+    """The conditional UPDATE that makes the item this run's: False when it went already or
+    a hold stands (on PostgreSQL it also drops the item's search rows, one round trip)."""
+    changes, conditions = {}, []
+    if "original" in parts:
+        changes.update(status=Status.PURGED, purged_at=now, filename="", metadata={},
+                       status_reason="")  # fmt: skip
+        conditions.append(_STILL_ORIGINAL)
+    if "derived" in parts:
+        changes.update(derived={}, derived_purged_at=now)
+        conditions.append(_STILL_DERIVED)
+    columns = ", ".join(f"{MediaAsset._meta.get_field(n).column} = %s" for n in changes)
+    where = " AND ".join([*conditions, _NOT_HELD])
+    sql = f"UPDATE analysis_mediaasset SET {columns} WHERE id = %s AND {where}"  # noqa: S608 - column names from the model, values as parameters
+    params = [_prep(MediaAsset, n, v) for n, v in changes.items()]
+    params += [_prep(MediaAsset, "id", pk), _prep(Case, "id", case.pk)]
+    if _unindex_in_claim() and "original" in parts:
+        sql = f"WITH unindexed AS ({_UNINDEX_MEDIA}) {sql}"
+        params = [_prep(SearchEntry, "media", pk), *params]
+    return bool(_execute(sql, params))
+
+
+_RECORD_FIELDS = [f for f in PurgeRecord._meta.concrete_fields if not f.primary_key]
+_INSERT_RECORD = f"INSERT INTO analysis_purgerecord ({', '.join(f.column for f in _RECORD_FIELDS)})"  # noqa: S608 - the model's own columns
+_RECORD_VALUES = f"({', '.join(['%s'] * len(_RECORD_FIELDS))})"
+
+
+def _insert_records(records: list[PurgeRecord]) -> None:
+    """One INSERT of all the item's records (one round trip, not a pipeline per row)."""
+    params = [
+        f.get_db_prep_save(getattr(r, f.attname), connection)
+        for r in records
+        for f in _RECORD_FIELDS
+    ]
+    values = ", ".join([_RECORD_VALUES] * len(records))
+    _execute(f"{_INSERT_RECORD} VALUES {values}", params)
 
 
 def _record(purge_run, plan, kind, pk, sha256, size, scope, anchor, now, redacted):
@@ -168,12 +230,11 @@ def purge_analysis(purge_run: PurgeRun, plan: retention.Plan, row: tuple) -> Non
             return
         AnalysisChunk.objects.filter(analysis_id=pk).delete()
         SearchEntry.objects.filter(analysis_id=pk).delete()
-        redacted = audit.redact(AuditEvent.objects.filter(target_id=str(pk)))
+        redacted = audit.redact_target(str(pk))
         text = canonical({"question": question, "answer": answer})
         sha256 = hashlib.sha256(text).hexdigest()
-        record = _record(purge_run, plan, Kind.ANALYSIS, pk, sha256, len(text), "analysis",
-                         finished_at, now, redacted)  # fmt: skip
-        record.save(force_insert=True)
+        _insert_records([_record(purge_run, plan, Kind.ANALYSIS, pk, sha256, len(text),
+                                 "analysis", finished_at, now, redacted)])  # fmt: skip
 
 
 def purge_case_row(purge_run: PurgeRun, plan: retention.Plan) -> bool:
@@ -241,18 +302,22 @@ def certificate_chunks(records, header: dict) -> Iterator[bytes]:
     head = canonical({"format": FORMAT, "version": 1, **header})
     yield head[:-1] + b',"items":['
     first = True
-    for record in records.order_by("id").iterator(chunk_size=2000):
-        yield (b"" if first else b",") + b"\n" + canonical(record_line(record))
+    for row in retention.keyset(records, ("pk", *LINE_FIELDS)):
+        yield (b"" if first else b",") + b"\n" + canonical(record_line(*row[1:]))
         first = False
     yield b"\n]}\n"
 
 
-def record_line(record: PurgeRecord) -> dict:
+LINE_FIELDS = ("run_id", "case_id", "kind", "target_id", "sha256", "size", "policy", "due_at",
+               "purged_at", "redacted")  # fmt: skip
+
+
+def record_line(run_id, case_id, kind, target_id, sha256, size, policy, due_at, purged_at,
+                redacted) -> dict:  # fmt: skip
     return {
-        "run": str(record.run_id), "case": str(record.case_id), "kind": record.kind,
-        "id": str(record.target_id), "sha256": record.sha256, "size": record.size,
-        "policy": record.policy, "due_at": _iso(record.due_at),
-        "purged_at": _iso(record.purged_at), "redacted_events": record.redacted,
+        "run": str(run_id), "case": str(case_id), "kind": kind, "id": str(target_id),
+        "sha256": sha256, "size": size, "policy": policy, "due_at": _iso(due_at),
+        "purged_at": _iso(purged_at), "redacted_events": redacted,
     }  # fmt: skip
 
 

@@ -78,19 +78,19 @@ def test_an_interrupted_purge_finishes_on_the_next_run(people, monkeypatch):
     n, k = 6, 3
     assets = _whole_case_due(people, n)
     calls = {"n": 0}
-    redact = audit.redact
+    redact = audit.redact_target
 
-    def fail_after_k(rows):
+    def fail_after_k(target_id):
         calls["n"] += 1
         if calls["n"] == k + 1:  # item k+1: its files are already gone, its rows not yet
             raise RuntimeError("killed")
-        return redact(rows)
+        return redact(target_id)
 
-    monkeypatch.setattr(audit, "redact", fail_after_k)
+    monkeypatch.setattr(audit, "redact_target", fail_after_k)
     with at(T0 + days(31)), pytest.raises(RuntimeError):
         purge()
     assert PurgeRecord.objects.filter(kind="original").count() == k
-    monkeypatch.setattr(audit, "redact", redact)
+    monkeypatch.setattr(audit, "redact_target", redact)
     with at(T0 + days(32)):
         second = purge()
     first = PurgeRun.objects.exclude(pk=second.pk).get()
