@@ -96,8 +96,11 @@ class Stack:
 
     def __enter__(self) -> Stack:
         self.server = start_server(self.env, self.port)
+        from gemma_web.supervisor import inference_pool
+
+        pool = inference_pool(int(self.env.get("INFERENCE_SLOTS") or 1))  # as the site runs it
         command = [PYTHON, "-m", "celery", "-A", "gemma_web", "worker", "-Q", "inference",
-                   "-P", "solo", "-c", "1", "--loglevel", "WARNING"]  # fmt: skip
+                   *pool, "--loglevel", "WARNING"]  # fmt: skip
         self.worker = subprocess.Popen(command, cwd=ROOT, env=self.env)
         self.client = Client(self.port)
         try:
