@@ -37,10 +37,11 @@ import tempfile
 import time
 import urllib.request
 from pathlib import Path
+from urllib.parse import urlencode
 
 import websockets
 from stream import DEMO, QUESTION, Stack, log
-from upload import PASSWORD, PYTHON, ROOT, USER
+from upload import PASSWORD, PYTHON, ROOT, USER, Client
 
 LLAMA_VERSION = "0.3.36"
 CACHE = Path(os.environ.get("GEMMA_CACHE_DIR") or Path.home() / ".cache" / "gemma-web")
@@ -146,17 +147,41 @@ def app_prompt(gguf: str) -> str:
 # --- the app side ------------------------------------------------------------------------------
 
 
+class Browsers:
+    """One signed-in browser per concurrent reviewer, each with the case page already open:
+    an ask is the form's POST on that browser's own connection."""
+
+    def __init__(self, stack: Stack, case_id: str, count: int) -> None:
+        _, page = stack.request("GET", f"/cases/{case_id}/")
+        self.token = re.search(rb'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
+        self.case_id, self.clients = case_id, []
+        for _ in range(count):
+            client = Client(stack.port)
+            client.cookies = dict(stack.client.cookies)
+            self.clients.append(client)
+
+    def ask(self, i: int) -> str:
+        body = urlencode({"question": QUESTION, "csrfmiddlewaretoken": self.token.decode()})
+        headers = {"Content-Type": "application/x-www-form-urlencoded", "HX-Request": "true"}
+        status, reply = self.clients[i].request("POST", f"/cases/{self.case_id}/ask/", body,
+                                                headers)  # fmt: skip
+        if status != 200:
+            raise SystemExit(f"ask refused ({status}): {reply[:300]!r}")
+        return re.search(rb'data-analysis="([0-9a-f-]+)"', reply).group(1).decode()
+
+
 async def app_round(stack: Stack, case_id: str, count: int, late: bool = False) -> list[dict]:
     """Ask `count` questions at once (or, `late`: count-1, then one more once those stream);
     per question: when it was asked and its token arrivals on the client."""
+    browsers = stack.browsers
     url = f"ws://127.0.0.1:{stack.port}/ws/cases/{case_id}/"
     socket = await websockets.connect(url, additional_headers=stack.ws_headers(), max_queue=None)
     asked: dict[str, dict] = {}
     done: set[str] = set()
 
-    async def ask() -> None:
+    async def ask(i: int) -> None:
         started = time.perf_counter()
-        analysis = await asyncio.to_thread(stack.ask, case_id, QUESTION)
+        analysis = await asyncio.to_thread(browsers.ask, i)
         asked[analysis] = {"started": started, "arrivals": []}
 
     async def read() -> None:
@@ -171,11 +196,11 @@ async def app_round(stack: Stack, case_id: str, count: int, late: bool = False) 
                 done.add(message["analysis"])
 
     reader = asyncio.create_task(read())
-    await asyncio.gather(*(ask() for _ in range(count - late)))
+    await asyncio.gather(*(ask(i) for i in range(count - late)))
     if late:
         while not all(entry["arrivals"] for entry in asked.values()):
             await asyncio.sleep(0.01)
-        await ask()
+        await ask(count - 1)
     await reader
     await socket.close()
     return sorted(asked.values(), key=lambda entry: entry["started"])
@@ -240,6 +265,7 @@ def measure(env, case_id, prompt, count: int, args, port: int) -> None:
     stack = Stack(env, model)
     stack.port = port
     with stack, LlamaServer(args.gguf, count, args.threads, port + 1) as server:
+        stack.browsers = Browsers(stack, case_id, max(count, 4))
         asyncio.run(app_round(stack, case_id, 1))  # warm: model, connections
         asyncio.run(server_round(server, prompt, 1, 8))
         ours, theirs = side_by_side(stack, server, case_id, prompt, args, count)

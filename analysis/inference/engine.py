@@ -87,6 +87,9 @@ class Engine:
             n_ubatch=min(own, self.n_ubatch),
             n_gpu_layers=spec.n_gpu_layers,
             n_threads=spec.n_threads or None,
+            # The same count for prompts and batches: llama-cpp-python would otherwise take
+            # every CPU for them, and with several sequences every decode step is a batch.
+            n_threads_batch=spec.n_threads or None,
             flash_attn=settings.GEMMA_FLASH_ATTN,
             seed=spec.sampler.seed,
             verbose=False,
