@@ -260,8 +260,9 @@ def side_by_side(stack, server, case_id, prompt, args, count, late=False):
 
 
 def measure(env, case_id, prompt, count: int, args, port: int) -> None:
+    slots = args.single_slots if count == 1 else count
     model = {"GEMMA_MODEL_PATH": args.gguf, "GEMMA_MAX_TOKENS": str(args.tokens),
-             "GEMMA_N_CTX": str(N_CTX), "INFERENCE_SLOTS": str(count)}  # fmt: skip
+             "GEMMA_N_CTX": str(N_CTX), "INFERENCE_SLOTS": str(slots)}  # fmt: skip
     stack = Stack(env, model)
     stack.port = port
     with stack, LlamaServer(args.gguf, count, args.threads, port + 1) as server:
@@ -273,7 +274,8 @@ def measure(env, case_id, prompt, count: int, args, port: int) -> None:
         ratios = [measure_of(o) / measure_of(t) for o, t in zip(ours, theirs, strict=True)]
         app = statistics.median(map(measure_of, ours))
         peer = statistics.median(map(measure_of, theirs))
-        what = "one question's tokens/s" if count == 1 else f"{count} questions' aggregate tokens/s"
+        what = (f"one question's tokens/s (INFERENCE_SLOTS={slots})" if count == 1
+                else f"{count} questions' aggregate tokens/s")  # fmt: skip
         print(f"{what}: app {app:.1f}, llama-server -np {count} {peer:.1f}; ratio median "
               f"{statistics.median(ratios):.3f} (all: {', '.join(f'{r:.3f}' for r in ratios)}; "
               "goal >= 0.95)", flush=True)  # fmt: skip
@@ -292,6 +294,9 @@ def main() -> None:
     parser.add_argument("--late-repeat", type=int, default=6)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--sizes", default="1,4,8")
+    # The single question on a worker of this many slots: 1 is the plain loop (the CPU
+    # default), more is the batching engine answering it alone.
+    parser.add_argument("--single-slots", type=int, default=1)
     parser.add_argument("--port-base", type=int, default=18200)
     parser.add_argument("--gguf", default=str(DEMO))
     args = parser.parse_args()
