@@ -61,8 +61,12 @@ def together(engine, jobs, queued: int | None = None):
 
     threads = [threading.Thread(target=run, args=(i, job)) for i, job in enumerate(jobs)]
     with engine.scheduler.hold():
-        for thread in threads:
+        for number, thread in enumerate(threads, start=1):
             thread.start()
+            # One at a time, so the queue holds them in the jobs' order (the scheduler admits
+            # the oldest first): a test can say which one waits for a slot.
+            while queued is None and len(engine.scheduler.waiting) < number:
+                threading.Event().wait(0.005)
         while len(engine.scheduler.waiting) < (len(jobs) if queued is None else queued):
             threading.Event().wait(0.005)
     for thread in threads:
