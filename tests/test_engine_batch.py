@@ -193,3 +193,39 @@ def test_media_prefixes_are_cached_per_sequence(settings, tmp_path):
     assert second.record["prefix_cache"]["status"] == "hit"
     assert second.record["prefix_cache"]["media_chunks_evaluated"] == 0
     assert [first.text, second.text] == expected
+
+
+def test_a_long_prompt_is_prefilled_in_chunks_between_the_others_tokens(settings):
+    settings.INFERENCE_SLOTS = 2
+    settings.GEMMA_PREFILL_CHUNK = 16
+    settings.GEMMA_PREFIX_CACHE_RAM_MB = settings.GEMMA_PREFIX_CACHE_DISK_MB = 0
+    engine = Engine(spec(n_ctx=512, sampler=Sampler(max_tokens=200)))
+    streaming, results = threading.Event(), {}
+
+    def answer():
+        results["answering"] = engine.generate(
+            Request(QUESTIONS[0]), on_token=lambda t: streaming.set()
+        )
+
+    try:
+        with engine.scheduler.hold():  # the newcomer joins once the first one streams
+            thread = threading.Thread(target=answer)
+            thread.start()
+            while not engine.scheduler.waiting:
+                threading.Event().wait(0.005)
+        assert streaming.wait(60)
+        long_question = "Describe every detail of the scene, slowly. " * 6
+        (newcomer,) = together(engine, [asking(engine, long_question)])
+        thread.join(timeout=120)
+    finally:
+        engine.close()
+    answering = results["answering"]
+    first, late = answering.record["batch"], newcomer.record["batch"]
+    # Steps that carried the newcomer's prompt: all of its steps but those feeding back its
+    # answer's tokens (each is decoded once, but the last when the answer hit its length).
+    fed = newcomer.completion_tokens - (newcomer.finish_reason == "length")
+    prefill_steps = late["steps"] - fed
+    assert prefill_steps == -(-newcomer.prompt_tokens // 16) > 3
+    # ... each of them beside a token of the answering one: its answer went on meanwhile.
+    assert first["first_step"] < late["first_step"]
+    assert first["last_step"] >= late["first_step"] + prefill_steps
