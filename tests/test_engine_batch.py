@@ -229,3 +229,19 @@ def test_a_long_prompt_is_prefilled_in_chunks_between_the_others_tokens(settings
     # ... each of them beside a token of the answering one: its answer went on meanwhile.
     assert first["first_step"] < late["first_step"]
     assert first["last_step"] >= late["first_step"] + prefill_steps
+
+
+def test_a_switch_to_another_model_waits_for_the_answers_on_the_loaded_one(fresh_engine):
+    first = fresh_engine.get_engine(spec())
+    switched: list = []
+    switcher = threading.Thread(
+        target=lambda: switched.append(fresh_engine.get_engine(spec(n_ctx=384)))
+    )
+    with fresh_engine.using(first):
+        switcher.start()
+        switcher.join(timeout=0.5)
+        # Still loaded and answering while the lease is held, whatever the other thread wants.
+        assert not switched and switcher.is_alive()
+        assert first.generate(Request(QUESTIONS[0]), on_token=lambda t: None).text
+    switcher.join(timeout=60)
+    assert switched and switched[0] is not first and switched[0].spec.n_ctx == 384

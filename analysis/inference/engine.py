@@ -295,7 +295,7 @@ def using(engine: Engine) -> Iterator[Engine]:
     with _engine_lock:
         if engine is not _engine and isinstance(engine, Engine):
             # Replaced between the caller's get_engine and here: it is closed now.
-            raise EngineError("The model was switched; the question runs again.")
+            raise EngineError("The model was switched as this question started; ask it again.")
         counted = engine is _engine
         _users += counted
     try:
