@@ -185,6 +185,10 @@ def test_media_prefixes_are_cached_per_sequence(settings, tmp_path):
     try:
         first = engine.generate(Request(QUESTIONS[0], media=[image]), on_token=lambda t: None)
         second = engine.generate(Request(QUESTIONS[1], media=[image]), on_token=lambda t: None)
+        # And both at once, each in its own sequence: the prefix restored into both streams.
+        both = together(engine, [lambda q=q: engine.generate(Request(q, media=[image]),
+                                                             on_token=lambda t: None)
+                                 for q in QUESTIONS[:2]])  # fmt: skip
     finally:
         engine.close()
         prefix_cache.reset_cache()
@@ -193,6 +197,9 @@ def test_media_prefixes_are_cached_per_sequence(settings, tmp_path):
     assert second.record["prefix_cache"]["status"] == "hit"
     assert second.record["prefix_cache"]["media_chunks_evaluated"] == 0
     assert [first.text, second.text] == expected
+    assert [r.text for r in both] == expected
+    assert {r.record["prefix_cache"]["status"] for r in both} == {"hit"}
+    assert both[0].record["batch"]["max_sequences"] == 2
 
 
 def test_a_long_prompt_is_prefilled_in_chunks_between_the_others_tokens(settings):

@@ -128,7 +128,7 @@ class Scheduler:
                 admitted = self._admit()
             try:
                 for seq in admitted:
-                    self._start(seq)
+                    self._alone(self._start, seq)
                 self._step()
                 self._report()
             except Exception as exc:  # noqa: BLE001 - a bug here must not hang every asker
@@ -137,6 +137,14 @@ class Scheduler:
                     self._leave(seq, EngineError(f"Internal error: {type(exc).__name__}: {exc}"))
         for seq in [*self.active, *self.waiting]:
             self._leave(seq, EngineError("The engine is shutting down."))
+
+    def _alone(self, work, seq: Sequence) -> None:
+        """Run one sequence's own work (restoring its prefix, encoding its media): a failure
+        there ends that sequence with its reason, the others go on."""
+        try:
+            work(seq)
+        except (EngineError, mtmd.MtmdError) as exc:
+            self._leave(seq, exc if isinstance(exc, EngineError) else EngineError(str(exc)))
 
     def _report(self) -> None:
         """Batch occupancy for the metrics, written only when it changes (joins, leaves)."""
@@ -279,19 +287,20 @@ class Scheduler:
         """At most one media chunk per step, for the first newcomer whose turn it is."""
         for seq in self.active:
             if seq.feed and isinstance(seq.feed[0], mtmd.Chunk):
-                chunk = seq.feed.popleft()
-                if not self._room(seq, chunk.n_tokens):
-                    return
-                end = mtmd.eval_media_chunk_at(
-                    self.engine.projector, self.ctx, chunk, seq.n_past, seq.seq_id, self.n_batch
-                )
-                seq.positions.extend([mtmd.MEDIA_PLACEHOLDER] * (end - seq.n_past))
-                seq.filled.media_chunks_evaluated += 1
-                if seq.feed and isinstance(seq.feed[0], Save):
-                    save = seq.feed.popleft()
-                    get_cache().put(save.key, saved_entry(self.ctx, seq, save.media))
-                    seq.filled.seconds["media_prefix"] = time.perf_counter() - seq.admitted_at
-                return
+                return self._alone(self._eval_media, seq)
+
+    def _eval_media(self, seq: Sequence) -> None:
+        chunk = seq.feed.popleft()
+        if self._room(seq, chunk.n_tokens):
+            end = mtmd.eval_media_chunk_at(
+                self.engine.projector, self.ctx, chunk, seq.n_past, seq.seq_id, self.n_batch
+            )
+            seq.positions.extend([mtmd.MEDIA_PLACEHOLDER] * (end - seq.n_past))
+            seq.filled.media_chunks_evaluated += 1
+            if seq.feed and isinstance(seq.feed[0], Save):
+                save = seq.feed.popleft()
+                get_cache().put(save.key, saved_entry(self.ctx, seq, save.media))
+                seq.filled.seconds["media_prefix"] = time.perf_counter() - seq.admitted_at
 
     def _leave(self, seq: Sequence, error: BaseException | None = None) -> None:
         if seq.seq_id >= 0:
