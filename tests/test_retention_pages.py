@@ -156,3 +156,17 @@ def test_staff_place_and_lift_holds_from_outside(client, people):
     assert retention.standing_holds(people.case.pk) and reply.status_code == 302
     client.post(reverse("case-hold-lift", args=[people.case.id, hold.pk]), {"reason": "Done"})
     assert not retention.standing_holds(people.case.pk)
+
+
+def test_a_purged_case_stays_readable_as_a_tombstone(client, people):
+    with at(T0):
+        item(people.case, people.alice)
+        close(people.case)
+    policy(case_days=1)
+    with at(T0 + days(2)):
+        purge()
+    client.force_login(people.alice)
+    page = client.get(reverse("case-detail", args=[people.case.id]))
+    assert page.status_code == 200 and "Purged" in page.content.decode()
+    verified = client.post(reverse("case-audit-verify", args=[people.case.id]))
+    assert verified.status_code == 200 and chains_ok()
