@@ -63,3 +63,10 @@ def test_a_policy_override_cannot_change_under_hold(held):
     case, users, _, _ = held
     with pytest.raises(retention.HeldError, match="Litigation hold"):
         retention.save_policy(case=case, values={"originals_days": 1}, user=users["owner"])
+
+
+def test_every_member_sees_the_banner_on_the_item_page(held, client):
+    case, users, analysis, membership = held
+    client.force_login(users["viewer"])
+    page = client.get(url_for("media-detail", case.id, analysis, membership)).content.decode()
+    assert "Legal hold." in page and REASON in page

@@ -174,3 +174,9 @@ def test_an_analysis_answered_long_ago_goes_alone(people):
         run = purge()
     analysis.refresh_from_db()
     assert analysis.answer == "" and run.items == 1
+
+
+def test_the_daily_run_is_scheduled_at_the_configured_time(settings):
+    entry = settings.CELERY_BEAT_SCHEDULE["purge-expired"]
+    assert entry["task"] == "analysis.tasks.purge_expired"
+    assert entry["schedule"].hour == {3} and entry["schedule"].minute == {30}
