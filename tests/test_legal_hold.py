@@ -70,3 +70,11 @@ def test_every_member_sees_the_banner_on_the_item_page(held, client):
     client.force_login(users["viewer"])
     page = client.get(url_for("media-detail", case.id, analysis, membership)).content.decode()
     assert "Legal hold." in page and REASON in page
+
+
+def test_the_jobs_page_offers_no_cancel_in_a_held_case(held, client):
+    case, users, analysis, membership = held
+    client.force_login(users["reviewer"])
+    page = client.get(reverse("jobs")).content.decode()
+    assert analysis.question in page
+    assert reverse("analysis-cancel", args=[case.id, analysis.id]) not in page

@@ -9,7 +9,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from analysis import access, audit, pipeline, queue, streaming
-from analysis.models import Analysis, AuditEvent
+from analysis.models import Analysis, AuditEvent, LegalHold
 from analysis.views.cards import analysis_card
 
 LIVE = (Analysis.Status.QUEUED, Analysis.Status.RUNNING)
@@ -94,11 +94,16 @@ def jobs(request: HttpRequest) -> HttpResponse:
         .order_by("created_at", "pk")[:500]
     )
     places = queue.places(live)
+    holds: dict = {}  # a held case refuses cancelling too
+    for hold in LegalHold.standing().filter(case_id__in={a.case_id for a in live}):
+        holds.setdefault(hold.case_id, []).append(hold)
     rows = [
         {
             "analysis": a,
             "place": places.get(str(a.pk)),
-            "can_cancel": access.CaseAccess(a.case, roles.get(a.case_id)).can(access.Action.ASK),
+            "can_cancel": access.CaseAccess(
+                a.case, roles.get(a.case_id), holds=tuple(holds.get(a.case_id, ()))
+            ).can(access.Action.ASK),
         }
         for a in live
     ]
