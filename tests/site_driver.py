@@ -292,6 +292,7 @@ class Watcher:
         self.seq: dict[str, int] = {}
         self.attempt: dict[str, int] = {}
         self.status: dict[str, str] = {}
+        self.caught_up: dict[str, bool] = {}  # asked the log once more after the final status
         self.labels: set[str] = set()
         # What the socket showed of each answer after each message: (time.monotonic(),
         # attempt, seq, status), so a caller can tell when it moved on after some moment.
@@ -374,6 +375,12 @@ class Watcher:
                 "",
             )
         if msg["type"] == "status":
+            if msg["status"] in FINISHED and not self.caught_up.get(analysis_id):
+                # As the page fetches the final card: batches lost on the way (a broker
+                # restart) come from the log, then this final status once more.
+                self.caught_up[analysis_id] = True
+                await self._resume(ws, analysis_id)
+                return
             self.status[analysis_id] = msg["status"]
             self.labels.add(msg.get("label", ""))
         elif msg["type"] == "tokens":

@@ -62,6 +62,7 @@ GROWTH = """(id) => {
   };
   const watch = { childList: true, characterData: true, subtree: true };
   new MutationObserver(seen).observe(document.querySelector("#analyses"), watch);
+  return Number(document.querySelector("#analysis-" + id).dataset.seq || 0);
 }"""
 
 
@@ -168,9 +169,13 @@ def ask_and_reload(tab: Tab, case: Case) -> Analysis:
     page.click("#ask-form button[type=submit]")
     page.wait_for_selector("#analyses .analysis")
     analysis = Analysis.objects.get(case=case)
-    page.evaluate(GROWTH, str(analysis.id))
     card = f"#analysis-{analysis.id}"
-    page.wait_for_function(f"() => Number(document.querySelector('{card}').dataset.seq) >= 3")
+    # Watched from whatever the card shows now (a loaded machine may have streamed a little
+    # already): three more batches must each grow it.
+    start = page.evaluate(GROWTH, str(analysis.id))
+    page.wait_for_function(
+        f"(start) => Number(document.querySelector('{card}').dataset.seq) >= start + 3", arg=start
+    )
     lengths = page.evaluate("() => window.__lengths")
     assert len(set(lengths)) >= 3 and lengths == sorted(lengths), lengths  # it grew, in steps
     reloaded = page.reload()
