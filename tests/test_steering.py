@@ -116,6 +116,20 @@ def test_the_case_queue_answers_for_the_cases_queued_questions(client, people):
     client.force_login(people.carol)  # a viewer sees where the case's questions stand
     data = client.get(reverse("case-queue", args=[people.case.id])).json()
     assert data["places"][str(analysis.id)]["position"] == 1
+    assert data["newest"] == [str(analysis.id)]
+
+
+def test_the_case_queue_names_the_newest_questions_of_that_case_only(client, people):
+    from analysis.views.steering import NEWEST
+
+    asked = [
+        ask(people, question=f"Q{i}?", status=Analysis.Status.SUCCEEDED) for i in range(NEWEST + 2)
+    ]
+    other = Case.create_with_owner(user=people.mallory, title="Not yours")
+    Analysis.objects.create(case=other, created_by=people.mallory, question="Secret question")
+    client.force_login(people.carol)
+    data = client.get(reverse("case-queue", args=[people.case.id])).json()
+    assert data["newest"] == [str(a.id) for a in reversed(asked)][:NEWEST]
 
 
 def test_the_jobs_page_lists_live_questions_of_the_users_cases_only(client, people):

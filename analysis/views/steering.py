@@ -15,6 +15,9 @@ from analysis.views.cards import analysis_card
 LIVE = (Analysis.Status.QUEUED, Analysis.Status.RUNNING)
 
 
+NEWEST = 20  # questions a reconnecting page checks it shows (more than an outage asks)
+
+
 @login_required
 @require_POST
 def cancel(request: HttpRequest, case_id, analysis_id) -> HttpResponse:
@@ -75,11 +78,18 @@ def _card_reply(request: HttpRequest, found: access.CaseAccess, analysis: Analys
 @login_required
 @require_GET
 def case_queue(request: HttpRequest, case_id) -> JsonResponse:
-    """Where each of the case's queued questions stands, for the live cards."""
+    """Where each of the case's queued questions stands, for the live cards, and the newest
+    questions' ids: a page whose socket was away learns of questions asked meanwhile."""
     found = access.get_case_or_404(request.user, case_id)
     queued = list(found.case.analyses.filter(status=Analysis.Status.QUEUED))
     places = queue.places(queued)
-    return JsonResponse({"places": {key: place.as_dict() for key, place in places.items()}})
+    newest = found.case.analyses.order_by("-created_at", "-pk").values_list("pk", flat=True)
+    return JsonResponse(
+        {
+            "places": {key: place.as_dict() for key, place in places.items()},
+            "newest": [str(pk) for pk in newest[:NEWEST]],
+        }
+    )
 
 
 @login_required

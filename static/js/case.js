@@ -14,6 +14,7 @@
   let socket = null;
   let retryDelay = 500;
   let queueTimer = null;
+  let reconnecting = false;  // the first open is the page's own load: it drew every card
   const QUIET_MS = 3000;
   const OPEN_MS = 5000;
 
@@ -170,6 +171,13 @@
       .finally(() => { if (!queueTimer) queueTimer = setTimeout(pollQueue, 3000); });
   }
 
+  // Questions asked while the socket was away (another reviewer's, or one that ran and
+  // ended before it came back) announce themselves only live: ask for the newest ones.
+  function catchUp() {
+    fetch(casePath + "queue/").then((r) => (r.ok ? r.json() : { newest: [] }))
+      .then((data) => (data.newest || []).forEach((id) => { if (!card(id)) fetchCard(id); }));
+  }
+
   function watchQueue() {
     if (queueTimer) clearTimeout(queueTimer);
     queueTimer = setTimeout(pollQueue, 200);
@@ -189,6 +197,8 @@
       retryDelay = 500;
       state.textContent = "";
       list.querySelectorAll(".analysis").forEach((el) => { if (running(el)) resume(el); });
+      if (reconnecting) catchUp();
+      reconnecting = true;
     });
     socket.addEventListener("message", (event) => {
       const msg = JSON.parse(event.data);
