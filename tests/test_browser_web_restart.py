@@ -104,6 +104,9 @@ def test_a_card_that_finished_while_the_web_was_down_shows_the_saved_answer(site
         analysis_id = ask_on_the_page(page, site, f"What happens on the line, take {i}?")
         # The tiny model's answers last a fraction of a second: watch the log, not the page.
         assert wait(lambda a=analysis_id: streamed(site, a), 60, step=0.01)
+        # The ask's reply (the card) must be on the page before the web dies: the row is
+        # saved before the reply is sent, and a page without the card has nothing to resume.
+        page.wait_for_function(HAS_CARD, arg=analysis_id)
         os.kill(site.proc.pid, signal.SIGSTOP)  # no restart until the answer is saved
         site.kill("web")
         if site.rows()[analysis_id]["status"] == "running":
