@@ -11,16 +11,8 @@ BEGIN IMMEDIATE (settings), which holds the database's single write lock from th
 reading the head and inserting the next event cannot interleave with another writer (a row
 lock such as select_for_update would add nothing there: SQLite ignores it). Behind both, the
 unique (chain, seq) constraints make a fork impossible: a missed lock becomes an error,
-never a second event #n.
-
-Hash recipe, version 1 (what an external verifier recomputes from a JSON export):
-    body_hash = sha256(canonical({"ip", "user_agent", "details"}))
-    hash      = sha256(canonical({"v": 1, "chain", "seq", "id", "case", "actor", "action",
-                                  "target_type", "target_id", "created_at", "body_hash",
-                                  "prev_hash"}))
-canonical() is JSON with sorted keys, separators (",", ":"), ASCII only; ids are strings
-(null when absent), created_at is UTC "YYYY-MM-DDTHH:MM:SS.ffffffZ", and an IP is written
-the way Python's ipaddress `.exploded` does ("2001:0db8:0000:...:0001"; IPv4 as usual).
+never a second event #n. What a hash covers, and how an external verifier recomputes it
+from an export: the recipe in analysis/audit_hash.py.
 
 Retention and tombstones. Rows are never deleted, not even on purge: a chain with holes
 cannot be verified. What retention may remove is an event's *body* (IP, user agent, details:
@@ -41,19 +33,16 @@ import json
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC
 
 from django.conf import settings
-from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, models, transaction
 from django.utils import timezone
 from django.utils.ipv6 import clean_ipv6_address
 
+from analysis.audit_hash import GENESIS, body_hash, event_hash, json_safe
 from analysis.models import AuditEvent
 
 Action = AuditEvent.Action
-GENESIS = "0" * 64
-HASH_VERSION = 1
 USER_AGENT_MAX = AuditEvent._meta.get_field("user_agent").max_length
 # pg_advisory_xact_lock(int, int): the first key says "audit chain", so these locks never
 # collide with advisory locks taken by other features.
@@ -106,69 +95,7 @@ def record(
     return event
 
 
-# --- hashing -----------------------------------------------------------------------------------
-
-
-def canonical(value) -> bytes:
-    return json.dumps(
-        value, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False
-    ).encode("ascii")
-
-
-def _sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def body_hash(ip: str | None, user_agent: str, details) -> str:
-    # The database may print an address differently from how it was written (PostgreSQL's
-    # inet does): hash the exploded form, which is the same however it was printed.
-    exploded = ipaddress.ip_address(ip).exploded if ip else None
-    return _sha256(canonical({"ip": exploded, "user_agent": user_agent, "details": details}))
-
-
-def event_hash(event: AuditEvent) -> str:
-    header = {
-        "v": HASH_VERSION,
-        "chain": event.chain_key,
-        "seq": event.seq,
-        "id": str(event.id),
-        "case": _str_or_none(event.case_id),
-        "actor": _str_or_none(event.actor_id),
-        "action": str(event.action),
-        "target_type": event.target_type,
-        "target_id": event.target_id,
-        "created_at": iso_utc(event.created_at),
-        "body_hash": event.redacted_body_hash
-        or body_hash(event.ip, event.user_agent, event.details),
-        "prev_hash": event.prev_hash,
-    }
-    return _sha256(canonical(header))
-
-
-def iso_utc(moment) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def json_safe(value):
-    """`value` as the database will give it back, so the hash of what we store is stable.
-
-    DjangoJSONEncoder turns UUIDs and datetimes into strings. NUL characters and lone
-    surrogates are replaced (PostgreSQL's jsonb refuses them), and integral floats become
-    ints (jsonb prints 1e16 back as 10000000000000000).
-    """
-    return _scrub(json.loads(json.dumps(value, cls=DjangoJSONEncoder, allow_nan=False)))
-
-
-def _scrub(value):
-    if isinstance(value, str):
-        return value.replace("\x00", "\ufffd").encode("utf-8", "replace").decode("utf-8")
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, dict):
-        return {_scrub(k): _scrub(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_scrub(v) for v in value]
-    return value
+# --- redaction (retention's tombstones) -------------------------------------------------------
 
 
 def redact(rows: models.QuerySet) -> list[list]:
@@ -222,10 +149,6 @@ def redact_target(target_id: str) -> list[list]:
 
 
 # --- helpers for record() --------------------------------------------------------------------
-
-
-def _str_or_none(value) -> str | None:
-    return None if value is None else str(value)
 
 
 def _case_uuid(case) -> uuid.UUID | None:

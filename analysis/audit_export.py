@@ -1,7 +1,7 @@
 """Audit trail exports: CSV for people, JSON for machines (an external verifier).
 
 Both carry every hashed field, so the hashes can be recomputed outside this application
-with the recipe in analysis/audit.py. An export of a whole chain (no filters) can be
+with the recipe in analysis/audit_hash.py. An export of a whole chain (no filters) can be
 verified link by link; a filtered export proves each event on its own.
 """
 
@@ -12,7 +12,7 @@ import io
 import json
 from collections.abc import Iterable
 
-from analysis.audit import HASH_VERSION, body_hash, canonical, iso_utc
+from analysis.audit_hash import HASH_VERSION, body_hash, canonical, iso_utc
 from analysis.models import AuditEvent
 
 FIELDS = [

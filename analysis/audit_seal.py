@@ -23,7 +23,8 @@ from pathlib import Path
 from django.conf import settings
 from django.utils import timezone
 
-from analysis.audit import GENESIS, case_id_of, iso_utc
+from analysis.audit import case_id_of
+from analysis.audit_hash import GENESIS, iso_utc
 from analysis.models import AuditEvent
 
 log = logging.getLogger(__name__)

@@ -21,6 +21,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 
 from analysis import audit, audit_seal
+from analysis.audit_hash import iso_utc
 from analysis.media import storage
 from analysis.models import Analysis, AuditEvent, Case, MediaAsset, ReviewNote
 
@@ -148,7 +149,7 @@ def export(case: Case, *, fmt: str, user, request=None) -> Report:
                 "format": fmt,
                 "sha256": digest,
                 "bytes": len(content),
-                "generated_at": audit.iso_utc(now),
+                "generated_at": iso_utc(now),
             },
         )
     return Report(report_id, fmt, content, digest, event)

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from html.parser import HTMLParser
 
 from analysis import audit
+from analysis.audit_hash import GENESIS, iso_utc
 from analysis.models import AuditEvent, Case
 
 HEX64 = re.compile(r"(?<![0-9a-f])[0-9a-f]{64}(?![0-9a-f])")
@@ -60,7 +61,7 @@ def known_hashes(case: Case) -> set[str]:
         known |= {model.get("gguf_sha256"), model.get("mmproj_sha256")}
         known |= {record.get("template_sha256")}
         known |= {m.get("sha256") for m in record.get("media") or []}
-    known.add(audit.GENESIS)
+    known.add(GENESIS)
     return {h for h in known if h}
 
 
@@ -78,7 +79,7 @@ def check(data: bytes) -> ReportCheck:
         return result
     case = event.case
     result.facts.append(
-        f"exported {audit.iso_utc(event.created_at)} as event #{event.seq} of case "
+        f"exported {iso_utc(event.created_at)} as event #{event.seq} of case "
         f"{case.id} ({case.title})"
     )
     text = report_text(data)

@@ -24,7 +24,7 @@ from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
 from analysis import audit, metrics, retention
-from analysis.audit import canonical
+from analysis.audit_hash import canonical, iso_utc
 from analysis.inference.cache import purge_media
 from analysis.media import storage
 from analysis.models import (
@@ -322,7 +322,7 @@ def record_line(run_id, case_id, kind, target_id, sha256, size, policy, due_at, 
 
 
 def _iso(moment) -> str | None:
-    return audit.iso_utc(moment) if moment else None
+    return iso_utc(moment) if moment else None
 
 
 def case_certificate(purge_run_id, case_id) -> tuple[dict, object]:

@@ -35,6 +35,7 @@ def child(n: int, batch: int) -> dict:
     from django.db import connection, connections
 
     from analysis import audit
+    from analysis.audit_hash import GENESIS
     from analysis.models import AuditEvent, Case
 
     user = get_user_model().objects.create_user("bench", password="x")
@@ -43,7 +44,7 @@ def child(n: int, batch: int) -> dict:
     row = dict(
         actor=user, action=AuditEvent.Action.CASE_EDITED, target_type="case",
         target_id=str(audited.id), ip="192.0.2.7", user_agent="Mozilla/5.0 (bench)",
-        details=details, prev_hash=audit.GENESIS, hash="f" * 64,
+        details=details, prev_hash=GENESIS, hash="f" * 64,
     )  # fmt: skip
     seq = iter(range(1, 10**9))
     fields = AuditEvent._meta.concrete_fields

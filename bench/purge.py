@@ -87,6 +87,7 @@ def _upload_events(case, user, assets) -> None:
     from django.utils import timezone
 
     from analysis import audit
+    from analysis.audit_hash import event_hash
     from analysis.models import AuditEvent
 
     seq, prev = audit._head(case.pk)
@@ -99,7 +100,7 @@ def _upload_events(case, user, assets) -> None:
             ip="192.0.2.7", user_agent="bench", details={"filename": asset.filename},
             prev_hash=prev,
         )  # fmt: skip
-        event.hash = prev = audit.event_hash(event)
+        event.hash = prev = event_hash(event)
         events.append(event)
     AuditEvent.objects.bulk_create(events, batch_size=500)
 

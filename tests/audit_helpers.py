@@ -8,7 +8,7 @@ from contextlib import contextmanager
 
 from django.db import connection as default_connection
 
-from analysis import audit
+from analysis.audit_hash import GENESIS, event_hash
 from analysis.models import AuditEvent
 
 # The triggers as the newest migration that wrote them left them.
@@ -47,11 +47,11 @@ def forge(event: AuditEvent, **changes) -> None:
 
 def rechain(case) -> None:
     """Recompute every hash of a chain after a forgery, as a careful attacker would."""
-    prev = audit.GENESIS
+    prev = GENESIS
     with triggers_lifted():
         for event in AuditEvent.objects.filter(case=case).order_by("seq"):
             event.prev_hash = prev
-            event.hash = audit.event_hash(event)
+            event.hash = event_hash(event)
             AuditEvent.objects.filter(pk=event.pk).update(prev_hash=prev, hash=event.hash)
             prev = event.hash
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from analysis import audit, audit_seal
+from analysis.audit_hash import event_hash
 from analysis.models import AuditEvent
 from tests.audit_helpers import forge, rechain, triggers_lifted
 
@@ -49,7 +50,7 @@ def test_editing_one_row_is_reported_at_exactly_that_row(chain, people, changes)
 def test_rewriting_a_row_and_its_hash_breaks_the_next_link(chain, people):
     forge(chain[3], details={"n": 99})
     chain[3].refresh_from_db()
-    forge(chain[3], hash=audit.event_hash(chain[3]))
+    forge(chain[3], hash=event_hash(chain[3]))
     result = audit.verify(people.case)
     assert (result.ok, result.bad_seq) == (False, 5)
     assert "prev_hash" in result.reason

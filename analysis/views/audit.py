@@ -20,6 +20,7 @@ from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_GET, require_POST
 
 from analysis import access, audit, audit_display, audit_export
+from analysis.audit_hash import iso_utc
 from analysis.models import AuditEvent, Case
 
 PER_PAGE = 50
@@ -183,7 +184,7 @@ def _export(request: HttpRequest, case: Case | None, fmt: str) -> HttpResponse:
             "case": {"id": str(case.id), "title": case.title, "reference": case.reference}
             if case
             else None,
-            "exported_at": audit.iso_utc(exported.created_at),
+            "exported_at": iso_utc(exported.created_at),
             "exported_by": request.user.get_username(),
             "export_event": {"seq": exported.seq, "hash": exported.hash},
             "filters": form.used(),
