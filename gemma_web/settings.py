@@ -2,56 +2,24 @@
 
 Every knob is an env var (see the README's configuration table). Without any, the site runs
 on a SQLite file and an embedded Valkey started by `scripts/run`, with DEBUG off.
+Parsing and checks live in envconf.py, the nested dicts that libraries take in confdicts.py.
 """
 
 from __future__ import annotations
 
 import os
-import re
-import secrets
 from pathlib import Path
 
-import dj_database_url
-from celery.schedules import crontab
-from django.core.exceptions import ImproperlyConfigured
+from gemma_web import confdicts, envconf
+from gemma_web.envconf import envbool, envfloat, envint, envlist
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-
-
-def envbool(name: str, default: bool = False) -> bool:
-    return os.environ.get(name, str(default)).strip().lower() in ("1", "true", "yes", "on")
-
-
-def envint(name: str, default: int) -> int:
-    return int(os.environ.get(name, default))
-
-
-def envfloat(name: str, default: float) -> float:
-    return float(os.environ.get(name, default))
-
-
-def envlist(name: str, default: str) -> list[str]:
-    return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
-
 
 # Local state that must never be committed: the SQLite file, media, secret key, demo model.
 VAR_DIR = Path(os.environ.get("GEMMA_VAR_DIR", BASE_DIR / "var")).resolve()
 
-
-def _secret_key() -> str:
-    """SECRET_KEY from env, else generated once into an untracked file (0600)."""
-    if key := os.environ.get("SECRET_KEY"):
-        return key
-    path = VAR_DIR / "secret_key"
-    if not path.exists():
-        VAR_DIR.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(secrets.token_urlsafe(50))
-    return path.read_text().strip()
-
-
-SECRET_KEY = _secret_key()
+# Unset: generated once into an untracked file (0600) under VAR_DIR.
+SECRET_KEY = os.environ.get("SECRET_KEY") or envconf.secret_key_file(VAR_DIR / "secret_key")
 DEBUG = envbool("DEBUG", False)
 ALLOWED_HOSTS = envlist("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
 CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS", "")
@@ -115,19 +83,13 @@ TEMPLATES = [
     }
 ]
 
+# Unset: a SQLite file, in WAL mode with a busy timeout so web and workers share it.
 DATABASES = {
-    "default": dj_database_url.parse(
+    "default": confdicts.database(
         os.environ.get("DATABASE_URL", f"sqlite:///{VAR_DIR / 'gemma_web.sqlite3'}"),
         conn_max_age=envint("DB_CONN_MAX_AGE", 0),
     )
 }
-if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # WAL + a busy timeout let the web process and the workers write the same file.
-    DATABASES["default"]["OPTIONS"] = {
-        "timeout": 20,
-        "transaction_mode": "IMMEDIATE",
-        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
-    }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -220,16 +182,7 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", VAR_DIR / "staticfiles"))
-STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-    "staticfiles": {
-        "BACKEND": (
-            "django.contrib.staticfiles.storage.StaticFilesStorage"
-            if DEBUG
-            else "whitenoise.storage.CompressedManifestStaticFilesStorage"
-        )
-    },
-}
+STORAGES = confdicts.storages(debug=DEBUG)  # static files: WhiteNoise's manifest unless DEBUG
 # Originals live outside static and are only ever served through an access-checked view.
 # MEDIA_ROOT is this host's disk: uploads under way and derived files being made are staged
 # here, and with the filesystem store it holds the originals too.
@@ -238,8 +191,7 @@ MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", VAR_DIR / "media"))
 # the embedded default: one host or a shared disk) or "s3", an S3-compatible object store
 # that workers on other hosts reach over the network (docs/operations.md, "Object storage").
 MEDIA_STORAGE = os.environ.get("MEDIA_STORAGE", "filesystem").strip().lower()
-if MEDIA_STORAGE not in ("filesystem", "s3"):
-    raise ImproperlyConfigured(f"MEDIA_STORAGE must be filesystem or s3, not {MEDIA_STORAGE!r}")
+envconf.one_of("MEDIA_STORAGE", MEDIA_STORAGE, "filesystem", "s3")
 S3_ENDPOINT_URL = os.environ.get("S3_ENDPOINT_URL", "")  # empty: AWS itself
 S3_BUCKET = os.environ.get("S3_BUCKET", "gemma-media")
 S3_PREFIX = os.environ.get("S3_PREFIX", "")  # keys under this prefix: one bucket, several sites
@@ -253,10 +205,8 @@ S3_SECRET_ACCESS_KEY = os.environ.get("S3_SECRET_ACCESS_KEY", "")
 S3_OBJECT_LOCK = os.environ.get("S3_OBJECT_LOCK", "auto").strip().lower()
 S3_OBJECT_LOCK_MODE = os.environ.get("S3_OBJECT_LOCK_MODE", "GOVERNANCE").strip().upper()
 S3_OBJECT_LOCK_DAYS = envint("S3_OBJECT_LOCK_DAYS", 30)
-if S3_OBJECT_LOCK not in ("auto", "off") or S3_OBJECT_LOCK_MODE not in ("GOVERNANCE", "COMPLIANCE"):
-    raise ImproperlyConfigured(
-        "S3_OBJECT_LOCK must be auto or off, S3_OBJECT_LOCK_MODE GOVERNANCE or COMPLIANCE"
-    )
+envconf.one_of("S3_OBJECT_LOCK", S3_OBJECT_LOCK, "auto", "off")
+envconf.one_of("S3_OBJECT_LOCK_MODE", S3_OBJECT_LOCK_MODE, "GOVERNANCE", "COMPLIANCE")
 # Files larger than this go up in parts of this size (constant memory, resumable parts).
 S3_MULTIPART_BYTES = envint("S3_MULTIPART_BYTES", 64 * 1024**2)
 # Workers keep fetched originals here by SHA-256, least recently used evicted past the bound.
@@ -266,19 +216,9 @@ MEDIA_CACHE_BYTES = envint("MEDIA_CACHE_BYTES", 20 * 1024**3)
 # --- Redis: Celery broker + Channels layer ---------------------------------------------------
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6390/0")
 
-CHANNEL_LAYERS = {
-    "default": {
-        "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {
-            # redis-py 8 reads with a 5 s socket timeout by default, no longer than
-            # channels_redis' 5 s blocking pop: every idle consumer then crashed. Read longer.
-            "hosts": [{"address": REDIS_URL, "socket_timeout": 30, "socket_connect_timeout": 5}],
-            "prefix": os.environ.get("CHANNELS_PREFIX", "gemma-web"),
-            "capacity": 1000,
-            "expiry": 30,
-        },
-    }
-}
+CHANNEL_LAYERS = confdicts.channel_layers(
+    REDIS_URL, prefix=os.environ.get("CHANNELS_PREFIX", "gemma-web")
+)
 
 # --- Metrics (analysis/metrics.py): kept in Redis, served at /metrics ------------------------
 METRICS_PREFIX = os.environ.get("CHANNELS_PREFIX", "gemma-web") + ":metrics"
@@ -293,17 +233,8 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = "default"
-CELERY_TASK_ROUTES = {
-    "analysis.tasks.run_analysis": {"queue": "inference"},
-    "analysis.tasks.sweep_stale_analyses": {"queue": "default"},
-    "analysis.tasks.seal_audit_chains": {"queue": "default"},
-    "analysis.tasks.record_break_glass_expiries": {"queue": "default"},
-    # Decoding untrusted media happens on its own queue, never in the web process.
-    "analysis.tasks.process_media": {"queue": "media"},
-    "analysis.tasks.clean_expired_uploads": {"queue": "default"},
-    "analysis.tasks.purge_expired": {"queue": "default"},
-    "analysis.tasks.purge_case": {"queue": "default"},
-}
+# Inference, media decoding and everything else each on a queue of their own.
+CELERY_TASK_ROUTES = confdicts.task_routes()
 # The hard limit stays below Redis' visibility timeout, or Redis would hand a still-running
 # job to a second worker and it would run twice.
 ANALYSIS_TIME_LIMIT = envint("ANALYSIS_TIME_LIMIT", 1800)
@@ -314,34 +245,15 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Workers and beat ride out a broker outage of any length (one log line per state change:
 # gemma_web/broker_log.py) instead of exiting after 100 attempts.
 CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+# Retention: the purge runs once a day at this time (HH:MM, UTC), analysis/retention_purge.py.
 RETENTION_PURGE_AT = os.environ.get("RETENTION_PURGE_AT", "03:30")
-if not re.fullmatch(r"([01]?\d|2[0-3]):[0-5]\d", RETENTION_PURGE_AT):
-    raise ImproperlyConfigured(f"RETENTION_PURGE_AT is HH:MM (UTC), not {RETENTION_PURGE_AT!r}")
-CELERY_BEAT_SCHEDULE = {
-    "record-break-glass-expiries": {
-        "task": "analysis.tasks.record_break_glass_expiries",
-        "schedule": 60.0,
-    },
-    "sweep-stale-analyses": {
-        "task": "analysis.tasks.sweep_stale_analyses",
-        "schedule": envfloat("ANALYSIS_SWEEP_INTERVAL", 5.0),
-    },
-    "seal-audit-chains": {
-        "task": "analysis.tasks.seal_audit_chains",
-        "schedule": envfloat("AUDIT_SEAL_INTERVAL", 3600.0),
-    },
-    "clean-expired-uploads": {
-        "task": "analysis.tasks.clean_expired_uploads",
-        "schedule": envfloat("MEDIA_UPLOAD_CLEAN_INTERVAL", 900.0),
-    },
-    # Retention: once a day at RETENTION_PURGE_AT (HH:MM, UTC), analysis/retention_purge.py.
-    "purge-expired": {
-        "task": "analysis.tasks.purge_expired",
-        "schedule": crontab(
-            hour=RETENTION_PURGE_AT.partition(":")[0], minute=RETENTION_PURGE_AT.partition(":")[2]
-        ),
-    },
-}
+envconf.hour_minute("RETENTION_PURGE_AT", RETENTION_PURGE_AT)
+CELERY_BEAT_SCHEDULE = confdicts.beat_schedule(  # intervals in seconds
+    sweep=envfloat("ANALYSIS_SWEEP_INTERVAL", 5.0),
+    seal=envfloat("AUDIT_SEAL_INTERVAL", 3600.0),
+    clean_uploads=envfloat("MEDIA_UPLOAD_CLEAN_INTERVAL", 900.0),
+    purge_at=RETENTION_PURGE_AT,
+)
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
 # --- Model and generation ---------------------------------------------------------------------
@@ -438,8 +350,7 @@ AUDIT_SEAL_PATH = Path(os.environ.get("AUDIT_SEAL_PATH", VAR_DIR / "audit-seals.
 AUDIT_SEAL_TO_STORE = envbool("AUDIT_SEAL_TO_STORE", True)
 AUDIT_SEAL_LOCK_MODE = os.environ.get("AUDIT_SEAL_LOCK_MODE", "COMPLIANCE").strip().upper()
 AUDIT_SEAL_LOCK_DAYS = envint("AUDIT_SEAL_LOCK_DAYS", 3650)
-if AUDIT_SEAL_LOCK_MODE not in ("GOVERNANCE", "COMPLIANCE"):
-    raise ImproperlyConfigured("AUDIT_SEAL_LOCK_MODE must be GOVERNANCE or COMPLIANCE")
+envconf.one_of("AUDIT_SEAL_LOCK_MODE", AUDIT_SEAL_LOCK_MODE, "GOVERNANCE", "COMPLIANCE")
 # Reverse proxies whose X-Forwarded-For is believed for the client IP; unset: REMOTE_ADDR only.
 AUDIT_TRUSTED_PROXIES = envlist("TRUSTED_PROXIES", "")
 
@@ -471,26 +382,9 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
-# Only same-origin files: every script and style is a file under static/, none inline, no
-# eval; media and previews come from the access-checked views of this site.
-CONTENT_SECURITY_POLICY = {
-    "DIRECTIVES": {
-        "default-src": ["'self'"],
-        "script-src": ["'self'"],
-        "style-src": ["'self'"],
-        "img-src": ["'self'"],
-        "media-src": ["'self'"],
-        "connect-src": ["'self'"],
-        "font-src": ["'self'"],
-        "frame-src": ["'none'"],
-        "object-src": ["'none'"],
-        "base-uri": ["'none'"],
-        "form-action": ["'self'"],
-        "frame-ancestors": ["'none'"],
-        # Where browsers report a violation (a site's collector); unset: reported nowhere.
-        **({"report-uri": envlist("CSP_REPORT_URI", "")} if envlist("CSP_REPORT_URI", "") else {}),
-    }
-}
+# Same-origin only: no inline script or style, no eval, nothing framed (gemma_web/confdicts.py).
+# CSP_REPORT_URI: where browsers report a violation (a site's collector); unset: nowhere.
+CONTENT_SECURITY_POLICY = confdicts.content_security_policy(envlist("CSP_REPORT_URI", ""))
 # Features no page uses, refused for every page (and anything framed or injected into one).
 PERMISSIONS_POLICY = (
     "accelerometer=(), autoplay=(), camera=(), display-capture=(), geolocation=(), "
@@ -498,19 +392,5 @@ PERMISSIONS_POLICY = (
     "fullscreen=(self)"
 )
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "filters": {"refusals": {"()": "gemma_web.logfilters.RefusalsWithoutTraceback"}},
-    "handlers": {
-        "console": {
-            "class": "logging.StreamHandler",
-            "formatter": "plain",
-            "filters": ["refusals"],
-        }
-    },
-    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-    # django-axes logs every sign-in at INFO; the audit trail already has them.
-    "loggers": {"django.channels.server": {"level": "WARNING"}, "axes": {"level": "WARNING"}},
-}
+# To stderr, one plain line each; a refusal (403, 400) without its traceback.
+LOGGING = confdicts.logging_config(level=os.environ.get("LOG_LEVEL", "INFO"))
