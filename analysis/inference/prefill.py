@@ -20,7 +20,7 @@ from analysis.inference import budget as budgets
 from analysis.inference import mtmd, prompts
 from analysis.inference.cache import Entry, PrefixCache, prefix_key
 from analysis.inference.plan import Section
-from analysis.inference.types import PromptTooLong
+from analysis.inference.types import EngineError, PromptTooLong
 
 
 @dataclass
@@ -177,27 +177,33 @@ def evaluate(engine, prepared: Prepared, cache: PrefixCache, sections: list[Sect
     return result
 
 
-def _evaluate_chunks(engine, prepared: Prepared, cache: PrefixCache, sections) -> Prefill:
-    llm = engine.llm
-    chunks = prepared.tokenized.chunks
+def split_at_media(engine, chunks: list[mtmd.Chunk]) -> tuple[str, list[mtmd.Chunk], list[int]]:
+    """A tokenized prompt as (cache key, media prefix, suffix tokens): the prefix runs to the
+    last media chunk and is what the prefix cache keeps; the text after it is decoded fresh."""
     last_media = max(i for i, c in enumerate(chunks) if c.kind != mtmd.TEXT)
     if chunks[-1].kind != mtmd.TEXT:
-        raise PromptTooLong("The prompt must end with text (the chat template's model turn).")
-    parts = [c.tokens if c.kind == mtmd.TEXT else c.media_id for c in chunks[: last_media + 1]]
-    key = prefix_key(engine.model_key, parts)
+        raise EngineError("The prompt must end with text (the chat template's model turn).")
+    prefix = chunks[: last_media + 1]
+    parts = [c.tokens if c.kind == mtmd.TEXT else c.media_id for c in prefix]
+    suffix = [token for chunk in chunks[last_media + 1 :] for token in chunk.tokens]
+    return prefix_key(engine.model_key, parts), prefix, suffix
+
+
+def _evaluate_chunks(engine, prepared: Prepared, cache: PrefixCache, sections) -> Prefill:
+    llm = engine.llm
+    key, prefix, suffix = split_at_media(engine, prepared.tokenized.chunks)
     entry = cache.get(key) if cache.enabled else None
     if entry is not None:
         mtmd.load_sequence(llm, entry.state, entry.input_ids)
         result = Prefill("hit", prefix_tokens=entry.n_tokens)
     else:
-        result = _evaluate_prefix(engine, chunks[: last_media + 1])
+        result = _evaluate_prefix(engine, prefix)
         if cache.enabled:
             media = [section.media.sha256 for section in sections]
             cache.put(
                 key, Entry(mtmd.save_sequence(llm), llm.input_ids[: llm.n_tokens].copy(), media)
             )
             result.cache = "miss"
-    suffix = [token for chunk in chunks[last_media + 1 :] for token in chunk.tokens]
     llm.eval(suffix)
     if cache.enabled and prepared.signature:
         remember_plan(engine, prepared, cache, sections, key, suffix)

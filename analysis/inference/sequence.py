@@ -19,10 +19,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from analysis.inference import mtmd
-from analysis.inference.cache import Entry, PrefixCache, prefix_key
+from analysis.inference.cache import Entry, PrefixCache
 from analysis.inference.decode import Decoded
-from analysis.inference.prefill import Prefill, Prepared
-from analysis.inference.types import EngineError, Sampler
+from analysis.inference.prefill import Prefill, Prepared, split_at_media
+from analysis.inference.types import Sampler
 
 
 @dataclass
@@ -148,18 +148,12 @@ def build_feed(engine, prepared: Prepared, cache: PrefixCache, sections):
         return [Restore(entry), Tokens(prepared.suffix)], Prefill("hit", entry.n_tokens), None
     if prepared.tokenized is None:
         return [Tokens(prepared.tokens)], Prefill("off"), None
-    chunks = prepared.tokenized.chunks
-    last_media = max(i for i, c in enumerate(chunks) if c.kind != mtmd.TEXT)
-    if chunks[-1].kind != mtmd.TEXT:
-        raise EngineError("The prompt must end with text (the chat template's model turn).")
-    parts = [c.tokens if c.kind == mtmd.TEXT else c.media_id for c in chunks[: last_media + 1]]
-    key = prefix_key(engine.model_key, parts)
-    suffix = [token for chunk in chunks[last_media + 1 :] for token in chunk.tokens]
-    prefix_tokens = sum(c.n_tokens for c in chunks[: last_media + 1])
+    key, prefix, suffix = split_at_media(engine, prepared.tokenized.chunks)
     entry = cache.get(key) if cache.enabled else None
     if entry is not None:
         return [Restore(entry), Tokens(suffix)], Prefill("hit", entry.n_tokens), (key, suffix)
-    feed: list = [Tokens(c.tokens) if c.kind == mtmd.TEXT else c for c in chunks[: last_media + 1]]
+    prefix_tokens = sum(c.n_tokens for c in prefix)
+    feed: list = [Tokens(c.tokens) if c.kind == mtmd.TEXT else c for c in prefix]
     if cache.enabled:
         feed.append(Save(key, [section.media.sha256 for section in sections]))
     feed.append(Tokens(suffix))
