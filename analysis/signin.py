@@ -121,8 +121,8 @@ ALWAYS_OPEN = {"logout", "login"}
 
 
 class SignInGateMiddleware(MiddlewareMixin):
-    """A process_request hook, so the upload fast path (gemma_web/chunk_put.py) runs it too:
-    a session that has not passed its second factor sends no chunk either."""
+    """A process_request hook, so the upload fast path (gemma_web/upload_patch.py) runs it too:
+    a session that has not passed its second factor sends no upload bytes either."""
 
     def process_request(self, request: HttpRequest) -> HttpResponse | None:
         user = getattr(request, "user", None)

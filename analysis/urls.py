@@ -54,7 +54,7 @@ urlpatterns = [
         analyses.reproduce,
         name="analysis-reproduce",
     ),
-    # Media: the upload API (tus 1.0 and JSON sessions, docs/upload-api.md), pages, serving.
+    # Media: the upload API (tus 1.0, docs/upload-api.md), pages, serving.
     path("cases/<uuid:case_id>/uploads/", uploads.upload_create, name="media-upload-create"),
     path(
         "cases/<uuid:case_id>/uploads/<uuid:upload_id>/",

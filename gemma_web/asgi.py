@@ -13,15 +13,15 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from analysis.routing import websocket_urlpatterns  # noqa: E402
 from gemma_web.body_limit import BodyLimit  # noqa: E402
-from gemma_web.chunk_put import ChunkPut  # noqa: E402
 from gemma_web.gc_tuning import settle  # noqa: E402
+from gemma_web.upload_patch import UploadPatch  # noqa: E402
 from gemma_web.ws_origin import SameOriginValidator  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
         # Bodies over their limit are refused while they stream, before Django spools them;
-        # upload chunks then stream straight to disk (ChunkPut), everything else is Django's.
-        "http": BodyLimit(ChunkPut(django_asgi_app)),
+        # tus PATCH bodies then stream straight to disk (UploadPatch), the rest is Django's.
+        "http": BodyLimit(UploadPatch(django_asgi_app)),
         # Origin: scheme, host and port of this site (or a trusted origin), not the host alone.
         "websocket": SameOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
     }

@@ -2,7 +2,7 @@
 
 Django's ASGI handler reads the whole body into a temporary file before any view runs, so a
 limit checked in a view comes too late: a client could fill the disk first. Here the bytes
-are counted as they arrive. Upload bodies (PATCH or PUT .../uploads/<id>/) may carry
+are counted as they arrive. Upload bodies (a tus PATCH to .../uploads/<id>/) may carry
 MEDIA_CHUNK_BYTES; every other request REQUEST_MAX_BODY_BYTES. Headers over
 MAX_HEADER_BYTES are refused before the application sees the request.
 """
@@ -14,11 +14,11 @@ import re
 
 from django.conf import settings
 
-CHUNK_PATH = re.compile(r"/cases/[0-9a-f-]{36}/uploads/[0-9a-f-]{36}/$")
+UPLOAD_PATH = re.compile(r"/cases/[0-9a-f-]{36}/uploads/[0-9a-f-]{36}/$")
 
 
 def limit_for(scope: dict) -> int:
-    if scope.get("method") in ("PUT", "PATCH") and CHUNK_PATH.search(scope.get("path", "")):
+    if scope.get("method") == "PATCH" and UPLOAD_PATH.search(scope.get("path", "")):
         return settings.MEDIA_CHUNK_BYTES
     return settings.REQUEST_MAX_BODY_BYTES
 

@@ -317,10 +317,11 @@ CASES_PER_PAGE = envint("CASES_PER_PAGE", 25)
 GiB, MiB = 1024**3, 1024**2
 MEDIA_MAX_FILE_BYTES = envint("MEDIA_MAX_FILE_BYTES", 8 * GiB)
 MEDIA_MAX_CASE_BYTES = envint("MEDIA_MAX_CASE_BYTES", 64 * GiB)
-# One PUT carries at most this much; the ASGI guard refuses a larger body while it streams.
-# 64 MiB: each chunk costs ~10 ms of admission, fdatasync and recording, so fewer, larger
-# chunks upload faster (docs/benchmarks.md, Media: +15% over 32 MiB); a dropped connection
-# re-sends at most one chunk. The server holds ~12 MiB of one at most, whatever the size.
+# One tus PATCH (a chunk) carries at most this much; the ASGI guard refuses a larger body
+# while it streams. 64 MiB: each chunk costs ~10 ms of admission, fdatasync and recording, so
+# fewer, larger chunks upload faster (docs/benchmarks.md, Media: +15% over 32 MiB); a dropped
+# connection re-sends at most one chunk. The server holds ~12 MiB of one at most, whatever
+# the size.
 MEDIA_CHUNK_BYTES = envint("MEDIA_CHUNK_BYTES", 64 * MiB)
 # Upload bytes go to disk with O_DIRECT where the filesystem allows it (analysis/media/
 # diskwrite.py): 3-6x faster durable chunks here. Off: the page cache, as any other write.

@@ -8,6 +8,7 @@ of every accepted kind (tests/media_samples.py), mutated where the parsers look 
 
 from __future__ import annotations
 
+import base64
 import json
 import tempfile
 import unicodedata
@@ -17,9 +18,8 @@ from pathlib import Path
 
 from hypothesis import strategies as st
 
-from analysis import jsoninput
 from analysis.inference import gguf_header
-from analysis.media import chunks, registry, serving, uploads
+from analysis.media import registry, serving, tus, uploads
 from analysis.media.types import MediaRejected
 from tests import media_samples
 
@@ -111,13 +111,24 @@ def identify(data: bytes) -> None:
         path.unlink()
 
 
-def content_range(header: str, size: int) -> None:
-    """The chunk upload's Content-Range header."""
-    TRIED["content_range"] += 1
+class _Request:
+    """What tus.py reads of a request: its headers."""
+
+    def __init__(self, **headers: str) -> None:
+        self.headers = {name.replace("_", "-"): value for name, value in headers.items()}
+
+
+def tus_patch(offset: str, length: str, size: int) -> None:
+    """A tus PATCH's Upload-Offset and Content-Length, against the upload's length."""
+    TRIED["tus_patch"] += 1
+    request = _Request(
+        Tus_Resumable=tus.VERSION, Content_Type=tus.OFFSET_TYPE, Upload_Offset=offset,
+        Content_Length=length,
+    )  # fmt: skip
     try:
-        first, last = chunks.parse_content_range(header, size)
+        first, last = tus.patch_span(request, size)
     except MediaRejected as exc:
-        assert exc.status in (400, 413)
+        assert exc.status in (400, 413) and str(exc)
     else:
         assert 0 <= first <= last < size
 
@@ -142,17 +153,17 @@ def file_name(raw: str) -> None:
     assert "\r" not in disposition and "\n" not in disposition
 
 
-def upload_json(value) -> None:
-    """Any JSON value as the body of the upload start request."""
-    TRIED["upload_json"] += 1
-    data = value if isinstance(value, dict) else {"size": value, "filename": value}
+def tus_creation(length: str, metadata: str) -> None:
+    """A tus creation's Upload-Length and Upload-Metadata."""
+    TRIED["tus_creation"] += 1
+    request = _Request(Tus_Resumable=tus.VERSION, Upload_Length=length, Upload_Metadata=metadata)
     try:
-        size = jsoninput.whole_number(data, "size")
-        name = jsoninput.string(data, "filename", required=True)
-    except jsoninput.BadInput as exc:
-        assert exc.field in ("size", "filename") and exc.status == 400
+        found = tus.creation(request)
+    except MediaRejected as exc:
+        assert exc.status == 400 and str(exc)
     else:
-        assert type(size) is int and size >= 0 and isinstance(name, str)
+        assert type(found["size"]) is int and found["size"] >= 0
+        assert isinstance(found["filename"], str) and isinstance(found["sha256"], str)
 
 
 def gguf(data: bytes) -> None:
@@ -169,22 +180,27 @@ def gguf(data: bytes) -> None:
 
 RANGE_TEXT = st.one_of(
     st.text(max_size=60),
-    st.from_regex(r"\Abytes ?[0-9]{0,21}-[0-9]{0,21}/[0-9]{0,21}\Z"),
     st.from_regex(r"\Abytes=[0-9]{0,21}-[0-9]{0,21}(,[0-9]{0,5}-[0-9]{0,5})?\Z"),
 )
 SIZES = st.integers(1, 1 << 40)
-JSON = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=300),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner),
-    max_leaves=10,
+NUMBER_TEXT = st.one_of(
+    st.text(max_size=25),
+    st.from_regex(r"\A ?[+-]?[0-9]{0,21}(\.[0-9]?)? ?\Z"),
+    st.integers(0, 1 << 41).map(str),
+)
+METADATA = st.one_of(
+    st.text(max_size=300),
+    st.lists(st.tuples(st.text(max_size=12), st.binary(max_size=80)), max_size=4).map(
+        lambda pairs: ",".join(f"{key} {base64.b64encode(value).decode()}" for key, value in pairs)
+    ),
 )
 # target → (function, the strategies of its arguments)
 TARGETS = {
     "sniff": (sniff, (st.binary(max_size=64),)),
     "identify": (identify, (media_files(),)),
-    "content_range": (content_range, (RANGE_TEXT, SIZES)),
+    "tus_patch": (tus_patch, (NUMBER_TEXT, NUMBER_TEXT, SIZES)),
     "byte_range": (byte_range, (RANGE_TEXT, SIZES)),
     "file_name": (file_name, (st.text(max_size=400),)),
-    "upload_json": (upload_json, (JSON,)),
+    "tus_creation": (tus_creation, (NUMBER_TEXT, METADATA)),
     "gguf": (gguf, (gguf_files(),)),
 }

@@ -1,10 +1,10 @@
-"""Helpers that drive the chunk API the way upload.js does, and look at what is on disk."""
+"""Helpers that drive the tus upload API the way upload.js does, and look at what is on disk."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import io
-import json
 import os
 from pathlib import Path
 
@@ -35,39 +35,49 @@ def install_queue(monkeypatch) -> Queue:
     return queue
 
 
-def start(client, case, filename: str, size: int, sha256: str = ""):
-    body = {"filename": filename, "size": size}
-    if sha256:
-        body["sha256"] = sha256
-    return client.post(
-        reverse("media-upload-create", args=[case.id]),
-        json.dumps(body),
-        content_type="application/json",
-    )
+TUS = {"Tus-Resumable": "1.0.0"}
 
 
-def put(client, url: str, data: bytes, first: int, total: int, **headers):
-    last = first + len(data) - 1
-    return client.put(
-        url,
-        data,
-        content_type="application/octet-stream",
-        headers={"Content-Range": f"bytes {first}-{last}/{total}", **headers},
+def b64(text: str | bytes) -> str:
+    return base64.b64encode(text.encode() if isinstance(text, str) else text).decode()
+
+
+def creation_headers(size: int, name: str = "evidence.bin", sha256: str = "") -> dict:
+    """A tus creation's: Upload-Length, and the file's name (and hash, if known) as metadata."""
+    metadata = f"filename {b64(name)}" + (f",sha256 {b64(sha256)}" if sha256 else "")
+    return {**TUS, "Upload-Length": str(size), "Upload-Metadata": metadata}
+
+
+def create(client, case, size: int, name: str = "evidence.bin", *, sha256: str = "", **headers):
+    """tus creation; `headers` add to or replace those of `creation_headers`."""
+    headers = {**creation_headers(size, name, sha256), **headers}
+    return client.post(reverse("media-upload-create", args=[case.id]), headers=headers)
+
+
+def patch(client, url: str, data: bytes, offset: int, **headers):
+    """One tus PATCH: `data` from `offset` on."""
+    headers = {**TUS, "Upload-Offset": str(offset), **headers}
+    return client.generic(
+        "PATCH", url, data, content_type="application/offset+octet-stream", headers=headers
     )
 
 
 def upload(client, case, data: bytes, filename: str = "evidence.bin", chunk: int | None = None):
-    """The whole dance; returns the last response (its JSON says what became of the file)."""
-    reply = start(client, case, filename, len(data))
+    """The whole tus dance as the case page does it: creation, PATCHes from the offset the
+    server confirmed, then GET of the upload (its JSON says what became of the file). A
+    refusal on the way is returned as it came."""
+    reply = create(client, case, len(data), filename)
     if reply.status_code != 201:
         return reply
-    url = reply.json()["url"]
+    url = reply["Location"]
     chunk = chunk or settings.MEDIA_CHUNK_BYTES
-    for first in range(0, len(data), chunk):
-        reply = put(client, url, data[first : first + chunk], first, len(data))
-        if reply.status_code != 200:
+    offset = int(reply["Upload-Offset"])  # all of it when the bytes are already here
+    while offset < len(data):
+        reply = patch(client, url, data[offset : offset + chunk], offset)
+        if reply.status_code != 204:
             return reply
-    return reply
+        offset = int(reply["Upload-Offset"])
+    return client.get(url)
 
 
 def upload_asset(client, case, data: bytes, filename: str = "evidence.bin") -> MediaAsset:
@@ -151,7 +161,7 @@ def assert_nothing_stored() -> None:
 def make_asset(case, user, data: bytes, filename: str = "evidence.bin") -> MediaAsset:
     """Through the real upload path (one chunk) and the real media task, without HTTP."""
     upload = uploads.start(case, user, filename=filename, size=len(data))
-    done = uploads.receive(upload, io.BytesIO(data), f"bytes 0-{len(data) - 1}/{len(data)}")
+    done = uploads.receive(upload, io.BytesIO(data), 0, len(data) - 1)
     processing.process_asset(done.asset.id)
     return MediaAsset.objects.get(pk=done.asset.id)
 

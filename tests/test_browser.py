@@ -3,7 +3,7 @@
 Every page runs under the site's Content-Security-Policy, and any violation a page reports
 fails its test (tests/test_browser_csp.py visits every kind of page).
 
-Everything behind the browser is real: the project's ASGI application (chunk fast path,
+Everything behind the browser is real: the project's ASGI application (upload fast path,
 Django, Channels) served by uvicorn in a thread, the Redis channel layer and broker, a Celery
 worker consuming the media and inference queues, llama.cpp on the tiny Gemma 4. Without a
 chromium these tests skip on a developer's machine and fail under CI (`.ci/run` installs it).

@@ -7,7 +7,6 @@ break-glass) get 404 everywhere, exactly as for a case that does not exist.
 
 from __future__ import annotations
 
-import json
 import uuid
 
 import pytest
@@ -24,7 +23,7 @@ from analysis.models import (
     PromptTemplate,
 )
 from tests.base import case_socket
-from tests.media_api import media_kwargs, media_world
+from tests.media_api import creation_headers, media_kwargs, media_world
 
 CASE_PREFIX = "cases/<uuid:case_id>/"
 ROLES = ["owner", "reviewer", "viewer", "outsider", "staff", "staff_bg", "anonymous"]
@@ -155,8 +154,8 @@ def url_for(name: str, case_id, analysis, membership) -> str:
 
 
 def send(client, method: str, url: str, data: dict, name: str):
-    if name == "media-upload-create":  # a JSON API
-        return client.post(url, json.dumps(data), content_type="application/json")
+    if name == "media-upload-create":  # tus creation: the file's size and name in headers
+        return client.post(url, headers=creation_headers(data["size"], data["filename"]))
     return getattr(client, method)(url, data)
 
 

@@ -1,5 +1,5 @@
-"""Property-based fuzzing of what a client sends: type sniffing, metadata probing, the upload
-headers and JSON, file names, model headers (tests/fuzz_targets.py). bench/fuzz.py runs the
+"""Property-based fuzzing of what a client sends: type sniffing, metadata probing, the upload's
+tus headers, file names, model headers (tests/fuzz_targets.py). bench/fuzz.py runs the
 same targets for minutes; here each gets a few hundred inputs per run."""
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ import pytest
 
 from gemma_web.body_limit import BodyLimit
 
-CHUNK_PATH = f"/cases/{uuid.uuid4()}/uploads/{uuid.uuid4()}/"
+UPLOAD_PATH = f"/cases/{uuid.uuid4()}/uploads/{uuid.uuid4()}/"
 
 
 class App:
@@ -31,7 +31,7 @@ class App:
         await send({"type": "http.response.body", "body": b"ok"})
 
 
-async def call(path: str, pieces: list[bytes], method: str = "PUT", length: int | None = None):
+async def call(path: str, pieces: list[bytes], method: str = "PATCH", length: int | None = None):
     app, sent = App(), []
     headers = [(b"content-length", str(length).encode())] if length is not None else []
     queue = [
@@ -60,18 +60,18 @@ def limits(settings):
 
 
 async def test_a_chunk_within_the_limit_passes(limits):
-    app, status, _ = await call(CHUNK_PATH, [b"x" * 600, b"x" * 400])
+    app, status, _ = await call(UPLOAD_PATH, [b"x" * 600, b"x" * 400])
     assert (status, app.read) == (200, 1000)
 
 
 async def test_a_declared_length_over_the_limit_is_refused_unread(limits):
-    app, status, pulled = await call(CHUNK_PATH, [b"x" * 2000], length=2000)
+    app, status, pulled = await call(UPLOAD_PATH, [b"x" * 2000], length=2000)
     assert (status, pulled, app.read) == (413, 0, 0)
 
 
 async def test_a_body_that_grows_past_the_limit_is_cut_off_while_streaming(limits):
     pieces = [b"x" * 600] * 10  # no Content-Length: chunked transfer encoding
-    app, status, pulled = await call(CHUNK_PATH, pieces)
+    app, status, pulled = await call(UPLOAD_PATH, pieces)
     assert status == 413
     assert app.aborted and app.read == 600
     assert pulled == 2  # stopped at the first piece past the limit, not at the end
@@ -82,3 +82,9 @@ async def test_other_requests_have_their_own_smaller_limit(limits):
     assert status == 413
     _, status, _ = await call("/cases/new/", [b"x" * 100], method="POST")
     assert status == 200
+
+
+async def test_only_a_patch_may_carry_a_chunk_to_an_upload(limits):
+    # Uploads take their bytes by tus PATCH alone: a PUT there is any other request.
+    _, status, _ = await call(UPLOAD_PATH, [b"x" * 101], method="PUT")
+    assert status == 413

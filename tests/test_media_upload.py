@@ -1,7 +1,8 @@
-"""The chunk API: start, send in order, resume from the confirmed offset, finish once."""
+"""Uploads over tus: create, PATCH in order, resume from the confirmed offset, finish once."""
 
 from __future__ import annotations
 
+import io
 import os
 import stat
 
@@ -11,11 +12,12 @@ from analysis.media import storage, stores, uploads
 from analysis.models import AuditEvent, Case, MediaAsset, MediaUpload
 from tests import media_samples as samples
 from tests.media_api import (
+    TUS,
+    create,
     files_on_disk,
     install_queue,
-    put,
+    patch,
     sha256,
-    start,
     stored_original,
     upload,
 )  # fmt: skip
@@ -78,10 +80,19 @@ def test_the_upload_is_recorded_in_the_audit_trail(bob, people):
     assert event.details["size"] == len(data)
 
 
+def cut_patch(client, url: str, data: bytes, offset: int, announced: int):
+    """A PATCH whose connection dropped: it announced `announced` bytes, `data` arrived."""
+    headers = {
+        **TUS, "Upload-Offset": str(offset), "Content-Length": str(announced),
+        "Content-Type": "application/offset+octet-stream",
+    }  # fmt: skip
+    return client.generic("PATCH", url, headers=headers, **{"wsgi.input": io.BytesIO(data)})
+
+
 def test_the_confirmed_offset_can_be_asked_for(bob, people):
     data = samples.wav(seconds=0.2)
-    url = start(bob, people.case, "a.wav", len(data)).json()["url"]
-    put(bob, url, data[:1024], 0, len(data))
+    url = create(bob, people.case, len(data), "a.wav")["Location"]
+    patch(bob, url, data[:1024], 0)
     reply = bob.get(url)
     assert reply.json()["offset"] == 1024
     assert reply["Upload-Offset"] == "1024"
@@ -91,21 +102,18 @@ def test_the_confirmed_offset_can_be_asked_for(bob, people):
 def test_a_dropped_chunk_leaves_nothing_and_the_upload_resumes(bob, people):
     data = samples.wav(seconds=0.3)
     total = len(data)
-    url = start(bob, people.case, "a.wav", total).json()["url"]
-    assert put(bob, url, data[:1024], 0, total).status_code == 200
+    url = create(bob, people.case, total, "a.wav")["Location"]
+    assert patch(bob, url, data[:1024], 0).status_code == 204
     # The connection drops half-way through the second chunk: fewer bytes than announced.
-    cut = bob.put(
-        url, data[1024:1500], content_type="application/octet-stream",
-        headers={"Content-Range": f"bytes 1024-2047/{total}"},
-    )  # fmt: skip
-    assert cut.status_code == 400
+    cut = cut_patch(bob, url, data[1024:1500], 1024, announced=1024)
+    assert (cut.status_code, cut["Upload-Offset"]) == (400, "1024")
     assert "send it again" in cut.json()["error"]
-    assert bob.get(url).json()["offset"] == 1024
+    assert bob.head(url)["Upload-Offset"] == "1024"
     assert storage.partial_path(cut.json()["upload"]).stat().st_size == 1024
     uploads.HASHERS.drop(cut.json()["upload"])  # as if it resumed in another process
     for first in range(1024, total, 1024):
-        reply = put(bob, url, data[first : first + 1024], first, total)
-    assert reply.json()["status"] == "complete"
+        assert patch(bob, url, data[first : first + 1024], first).status_code == 204
+    assert bob.get(url).json()["status"] == "complete"
     assert MediaAsset.objects.get().sha256 == sha256(data)
 
 
@@ -122,11 +130,14 @@ def test_the_same_bytes_twice_are_already_here(bob, people):
 
 def test_a_known_hash_is_already_here_before_any_byte_is_sent(bob, people):
     data = samples.image("png")
-    upload(bob, people.case, data, "one.png")
-    reply = start(bob, people.case, "again.png", len(data), sha256=sha256(data))
-    assert reply.status_code == 200
-    assert reply.json()["duplicate"] is True
-    assert MediaUpload.objects.filter(filename="again.png").count() == 0
+    first = upload(bob, people.case, data, "one.png").json()
+    made = create(bob, people.case, len(data), "again.png", sha256=sha256(data))
+    assert made.status_code == 201
+    assert made["Upload-Offset"] == made["Upload-Length"] == str(len(data))  # nothing to send
+    again = bob.get(made["Location"]).json()
+    assert (again["duplicate"], again["asset"]) == (True, first["asset"])
+    assert MediaUpload.objects.get(filename="again.png").status == MediaUpload.Status.COMPLETE
+    assert len(files_on_disk()) == 1  # no partial file was even opened
 
 
 def test_the_same_bytes_in_another_case_are_stored_again(bob, people):
@@ -139,8 +150,8 @@ def test_the_same_bytes_in_another_case_are_stored_again(bob, people):
 
 def test_bytes_that_differ_from_the_clients_hash_are_refused(bob, people):
     data = samples.image("png")
-    url = start(bob, people.case, "a.png", len(data), sha256="0" * 64).json()["url"]
-    reply = put(bob, url, data, 0, len(data))
+    url = create(bob, people.case, len(data), "a.png", sha256="0" * 64)["Location"]
+    reply = patch(bob, url, data, 0)
     assert reply.status_code == 422
     assert "SHA-256 mismatch" in reply.json()["error"]
     assert not MediaAsset.objects.exists()
@@ -149,15 +160,15 @@ def test_bytes_that_differ_from_the_clients_hash_are_refused(bob, people):
 
 def test_nobody_else_may_write_into_my_upload(client, people):
     client.force_login(people.bob)
-    url = start(client, people.case, "a.png", 100).json()["url"]
+    url = create(client, people.case, 100, "a.png")["Location"]
     client.force_login(people.alice)
-    assert put(client, url, b"x" * 100, 0, 100).status_code == 404
+    assert patch(client, url, b"x" * 100, 0).status_code == 404
 
 
 def test_an_upload_can_be_cancelled(bob, people):
     data = samples.wav(seconds=0.2)
-    url = start(bob, people.case, "a.wav", len(data)).json()["url"]
-    put(bob, url, data[:1024], 0, len(data))
+    url = create(bob, people.case, len(data), "a.wav")["Location"]
+    patch(bob, url, data[:1024], 0)
     assert bob.delete(url).status_code == 204
     assert not MediaUpload.objects.exists()
     assert files_on_disk() == []
@@ -165,23 +176,24 @@ def test_an_upload_can_be_cancelled(bob, people):
 
 def test_a_closed_case_takes_no_uploads(bob, people):
     people.case.transition("close")
-    assert start(bob, people.case, "a.png", 10).status_code == 403
+    assert create(bob, people.case, 10, "a.png").status_code == 403
 
 
 def test_the_last_chunk_sent_again_gets_the_same_answer(bob, people):
     data = samples.image("png")
-    url = start(bob, people.case, "a.png", len(data)).json()["url"]
-    first = put(bob, url, data, 0, len(data)).json()
-    again = put(bob, url, data, 0, len(data))
-    assert again.status_code == 200
-    assert again.json()["asset"] == first["asset"]
+    url = create(bob, people.case, len(data), "a.png")["Location"]
+    assert patch(bob, url, data, 0).status_code == 204
+    first = bob.get(url).json()
+    again = patch(bob, url, data, 0)  # its reply was lost: the client sends it again
+    assert (again.status_code, again["Upload-Offset"]) == (204, str(len(data)))
+    assert bob.get(url).json()["asset"] == first["asset"]
     assert MediaAsset.objects.count() == 1
 
 
 def test_a_finished_session_says_what_the_file_became(bob, people):
     data = samples.image("png")
-    url = start(bob, people.case, "a.png", len(data)).json()["url"]
-    put(bob, url, data, 0, len(data))
+    url = create(bob, people.case, len(data), "a.png")["Location"]
+    patch(bob, url, data, 0)
     reply = bob.get(url).json()
     assert reply["status"] == "complete" and reply["duplicate"] is False
     assert reply["asset"] == str(MediaAsset.objects.get().id)

@@ -95,7 +95,7 @@ def test_counters_move(read):
     metrics.count_question("succeeded")
     metrics.count_question("retried")
     metrics.count_prefix_lookup("disk")
-    metrics.count_upload_bytes(1500, "tus")
+    metrics.count_upload_bytes(1500)
     metrics.record_purge("media", 3)
     after = read()
     for family, sample, labels, moved in [

@@ -1,25 +1,21 @@
-"""One chunk of a resumable upload on its way to disk: bytes in, hashed, written, confirmed.
+"""One chunk of a resumable upload (the body of one tus PATCH) on its way to disk: bytes in,
+hashed, written, confirmed.
 
-Both doors into the chunk API use this: the Django view (analysis/views/media.py) feeds it
-from the request stream, and the ASGI fast path (gemma_web/chunk_put.py) feeds it the body
-as it arrives. The rules live here and in analysis/media/uploads.py, never in either door.
+Both ways a PATCH body arrives use this: the Django view (analysis/views/uploads.py) feeds it
+from the request stream, and the ASGI fast path (gemma_web/upload_patch.py) feeds it the body
+as it arrives. The rules live here and in analysis/media/uploads.py, never in either of them.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-import re
 import threading
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 
-from django.conf import settings
-
 from analysis.media import diskwrite, storage
 from analysis.media.types import MediaRejected
-
-CONTENT_RANGE = re.compile(r"^bytes (\d{1,19})-(\d{1,19})/(\d{1,19})$")
 
 
 class _Hashers:
@@ -62,29 +58,11 @@ def _update(hashers, blocks) -> None:
             hasher.update(block)
 
 
-def parse_content_range(header: str | None, size: int) -> tuple[int, int]:
-    match = CONTENT_RANGE.match((header or "").strip())
-    if not match:
-        raise MediaRejected(
-            "Each chunk needs a header Content-Range: bytes FIRST-LAST/TOTAL.", status=400
-        )
-    first, last, total = (int(g) for g in match.groups())
-    if total != size:
-        raise MediaRejected(f"This upload is {size} bytes, not {total}.", status=400)
-    if first > last or last >= size:
-        raise MediaRejected(f"bytes {first}-{last} is not a range inside {size} bytes.", status=400)
-    if last - first + 1 > settings.MEDIA_CHUNK_BYTES:
-        raise MediaRejected(
-            f"A chunk may carry at most {settings.MEDIA_CHUNK_BYTES} bytes.", status=413
-        )
-    return first, last
-
-
 class ChunkWriter:
     """Writes bytes FIRST..LAST of an upload's partial file, hashing them on the way.
 
     The caller holds the partial file's lock (`fd`). Bytes are counted as they arrive: a
-    body longer than its Content-Range is refused at the first block past it, a short one at
+    body longer than its Content-Length is refused at the first block past it, a short one at
     `seal()`. On any failure `abort()` cuts the file back to FIRST and puts the hash state
     back, so nothing half-written counts. Not thread-safe: one writer per chunk, one block
     at a time (the fast path hands blocks to a worker thread in order, one in flight).
@@ -109,7 +87,7 @@ class ChunkWriter:
         size = sum(len(b) for b in blocks)
         if self.written + size > self.length:
             raise MediaRejected(
-                f"The chunk is longer than its Content-Range says ({self.length} bytes).",
+                f"The body is longer than its Content-Length says ({self.length} bytes).",
                 status=400,
             )
         # SHA-256 and the disk each take about half of a block's time and both release the

@@ -1,4 +1,5 @@
-"""Resumable uploads (docs/upload-api.md): start, take chunks in order, finish, expire.
+"""Resumable uploads (docs/upload-api.md): start, take chunks (tus PATCH bodies) in order,
+finish, expire.
 
 The database's `received` is the truth about what arrived; the partial file is cut back to
 it before every write, so a chunk that died half-way leaves nothing that counts. Writers to
@@ -26,8 +27,8 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from analysis import audit, metrics, streaming
-from analysis.media import registry, storage, tus
-from analysis.media.chunks import HASHERS, ChunkWriter, parse_content_range
+from analysis.media import registry, storage
+from analysis.media.chunks import HASHERS, ChunkWriter
 from analysis.media.ingest import BLOCK, hash_file
 from analysis.media.types import MediaRejected
 from analysis.models import AuditEvent, Case, MediaAsset, MediaUpload
@@ -48,7 +49,8 @@ class AlreadyHere(Exception):
 class OutOfOrder(MediaRejected):
     def __init__(self, expected: int) -> None:
         super().__init__(
-            f"Chunks must arrive in order: send the bytes from {expected}.", status=409
+            f"Upload-Offset is not the confirmed offset: send the bytes from {expected}.",
+            status=409,
         )
         self.expected = expected
 
@@ -79,7 +81,7 @@ def display_name(raw: str) -> str:
     return name or "unnamed"
 
 
-def start(case: Case, user, *, filename: str, size, sha256: str = "") -> MediaUpload:
+def start(case: Case, user, *, filename: str, size: int, sha256: str = "") -> MediaUpload:
     size = _checked_size(size)
     sha256 = (sha256 or "").strip().lower()
     if sha256 and not SHA256.match(sha256):
@@ -119,11 +121,7 @@ def already_here_session(case: Case, user, *, filename: str, size: int, asset) -
     )  # fmt: skip
 
 
-def _checked_size(size) -> int:
-    if isinstance(size, bool) or not isinstance(size, int):
-        raise MediaRejected("size must be a whole number of bytes.", status=400)
-    if size < 0:
-        raise MediaRejected("size must be greater than 0.", status=400)
+def _checked_size(size: int) -> int:
     if size == 0:
         raise MediaRejected("The file is empty (0 bytes).")
     if size > settings.MEDIA_MAX_FILE_BYTES:
@@ -151,9 +149,10 @@ def _existing(case_id, sha256: str) -> MediaAsset | None:
 
 
 def open_chunk(
-    upload: MediaUpload, content_range: str | None, checksum=None
+    upload: MediaUpload, first: int, last: int, checksum=None
 ) -> ChunkWriter | Finished | None:
-    """Lock the upload and check where the chunk goes, before any of its bytes are read.
+    """Lock the upload and check where bytes FIRST..LAST go, before any of them is read
+    (tus.patch_span has checked them against the upload's length and the chunk limit).
 
     Returns a ChunkWriter to feed (the caller then calls `close_chunk`, and `writer.close()`
     in any case: that releases the lock), or the answer at once: Finished when the upload is
@@ -161,7 +160,6 @@ def open_chunk(
     """
     if upload.status == MediaUpload.Status.REJECTED:
         raise MediaRejected(upload.reason)
-    first, last = parse_content_range(content_range, upload.size)
     if upload.status == MediaUpload.Status.COMPLETE:
         return finished(upload)  # no partial file to lock (and none to create)
     fd = storage.open_partial(upload.id)
@@ -194,18 +192,18 @@ def close_chunk(upload: MediaUpload, writer: ChunkWriter, *, request=None) -> Fi
         received=writer.last + 1, expires_at=_expiry(), updated_at=timezone.now()
     )
     upload.received = writer.last + 1
-    protocol = "tus" if request is not None and tus.is_tus(request) else "put"
-    metrics.count_upload_bytes(writer.length, protocol)
+    metrics.count_upload_bytes(writer.length)
     if upload.received == upload.size:
         return finish(upload, request=request)
     return None
 
 
 def receive(
-    upload: MediaUpload, stream: BinaryIO, content_range: str | None, *, request=None, checksum=None
+    upload: MediaUpload, stream: BinaryIO, first: int, last: int, *, request=None, checksum=None
 ):
-    """Write one chunk read from a file-like stream. Returns Finished once the last byte is in."""
-    writer = open_chunk(upload, content_range, checksum)
+    """Write bytes FIRST..LAST read from a file-like stream. Returns Finished once the last
+    byte of the upload is in."""
+    writer = open_chunk(upload, first, last, checksum)
     if not isinstance(writer, ChunkWriter):
         return writer
     try:

@@ -1,12 +1,12 @@
-"""The upload API (docs/upload-api.md): tus 1.0 for standard clients, and the JSON sessions.
+"""The upload API (docs/upload-api.md): tus 1.0, core + creation, termination and checksum.
 
-One resource, two ways in. `POST /cases/<case>/uploads/` creates a session: with a
-Tus-Resumable header as tus creation (201 + Location), else from a JSON body. The session's
-URL answers HEAD (the confirmed offset, for tus and everyone), GET (JSON: what the upload
-became), PATCH (tus: bytes from Upload-Offset), PUT (bytes with a Content-Range) and DELETE
-(tus termination). Chunk bodies normally arrive through the ASGI fast path
-(gemma_web/chunk_put.py), which calls `chunk_range`, `chunk_accepted` and `chunk_refused`
-here, so both doors answer alike.
+`POST /cases/<case>/uploads/` with Tus-Resumable creates an upload (201 + Location); a POST
+in any other dialect is refused with 412 and the headers tus needs. The upload's URL answers
+HEAD (the confirmed offset), PATCH (bytes from Upload-Offset), DELETE (termination) and GET:
+the upload as JSON, i.e. what the file became once sent (the case page asks it after
+tus-js-client is done). PATCH bodies normally arrive through the ASGI fast path
+(gemma_web/upload_patch.py), which calls `own_upload`, `patch_accepted` and `patch_refused`
+here, so both ways in answer alike.
 """
 
 from __future__ import annotations
@@ -18,13 +18,12 @@ from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
-from analysis import access, jsoninput
+from analysis import access
 from analysis.media import tus, uploads
 from analysis.media.types import MediaRejected
 from analysis.models import MediaAsset, MediaUpload
 
 Action = access.Action
-CHUNK_METHODS = ("PUT", "PATCH")
 
 
 @require_http_methods(["OPTIONS", "POST"])
@@ -37,44 +36,21 @@ def upload_create(request: HttpRequest, case_id) -> HttpResponse:
 @login_required
 def _create(request: HttpRequest, case_id) -> HttpResponse:
     found = access.get_case_or_404(request.user, case_id, Action.UPLOAD)
-    speaks_tus = tus.is_tus(request)
     try:
-        data = tus.creation(request) if speaks_tus else _payload(request)
-    except jsoninput.BadInput as exc:
-        return exc.response()
-    except MediaRejected as exc:
-        return _refusal(exc, tus_reply=True)
-    try:
-        upload = uploads.start(
-            found.case, request.user, filename=str(data.get("filename", "")),
-            size=data.get("size"), sha256=str(data.get("sha256", "")),
-        )  # fmt: skip
+        data = tus.creation(request)
+        upload = uploads.start(found.case, request.user, **data)
     except uploads.AlreadyHere as exc:
-        if not speaks_tus:
-            return JsonResponse({"status": "complete", "duplicate": True, **_asset_json(exc.asset)})
         upload = uploads.already_here_session(
             found.case, request.user, filename=data["filename"], size=data["size"], asset=exc.asset
         )
     except MediaRejected as exc:
-        return _refusal(exc, tus_reply=speaks_tus)
-    if not speaks_tus:
-        return JsonResponse(_upload_json(upload), status=201)
+        return _refusal(exc)
     reply = tus.headers(HttpResponse(status=201), upload)
     reply["Location"] = request.build_absolute_uri(_url(upload))
     return reply
 
 
-def _payload(request: HttpRequest) -> dict:
-    """A JSON session's filename, size and sha256, strictly typed (else BadInput)."""
-    data = jsoninput.json_object(request)
-    return {
-        "filename": jsoninput.string(data, "filename", required=True),
-        "size": jsoninput.whole_number(data, "size"),  # 0: refused as an empty file
-        "sha256": jsoninput.string(data, "sha256", max_length=64),
-    }
-
-
-@require_http_methods(["GET", "HEAD", "PUT", "PATCH", "DELETE", "OPTIONS"])
+@require_http_methods(["GET", "HEAD", "PATCH", "DELETE", "OPTIONS"])
 def upload_detail(request: HttpRequest, case_id, upload_id) -> HttpResponse:
     if request.method == "OPTIONS":
         return tus.capabilities(HttpResponse(status=204))
@@ -84,8 +60,8 @@ def upload_detail(request: HttpRequest, case_id, upload_id) -> HttpResponse:
 @login_required
 def _detail(request: HttpRequest, case_id, upload_id) -> HttpResponse:
     upload = own_upload(request, case_id, upload_id)
-    if request.method in CHUNK_METHODS:
-        return _put_chunk(request, upload)
+    if request.method == "PATCH":
+        return _patch(request, upload)
     if request.method == "DELETE":
         uploads.cancel(upload)
         return tus.headers(HttpResponse(status=204))
@@ -95,50 +71,37 @@ def _detail(request: HttpRequest, case_id, upload_id) -> HttpResponse:
 def own_upload(request: HttpRequest, case_id, upload_id) -> MediaUpload:
     """The upload at this URL if it is the user's, in a case where they may upload (else 404/403).
 
-    Shared with the ASGI fast path for chunk bodies (gemma_web/chunk_put.py).
+    Shared with the ASGI fast path for PATCH bodies (gemma_web/upload_patch.py).
     """
     found = access.get_case_or_404(request.user, case_id, Action.UPLOAD)
     # An upload belongs to whoever started it: nobody else may add bytes to it.
     return get_object_or_404(MediaUpload, pk=upload_id, case=found.case, created_by=request.user)
 
 
-def chunk_range(request: HttpRequest, upload: MediaUpload) -> tuple[str | None, object]:
-    """(the Content-Range this request's body claims, the checksum to verify or None)."""
-    if request.method == "PATCH":
-        return tus.patch_range(request, upload.size), tus.checksum(request)
-    return request.headers.get("Content-Range"), None
-
-
-def _put_chunk(request: HttpRequest, upload: MediaUpload) -> HttpResponse:
+def _patch(request: HttpRequest, upload: MediaUpload) -> HttpResponse:
     # Reached only when the fast path is bypassed (the test client, another server setup).
     try:
-        content_range, checksum = chunk_range(request, upload)
+        first, last = tus.patch_span(request, upload.size)
+        checksum = tus.checksum(request)
         # The request is read as a stream, block by block: never request.body.
-        done = uploads.receive(upload, request, content_range, request=request, checksum=checksum)
+        done = uploads.receive(upload, request, first, last, request=request, checksum=checksum)
     except MediaRejected as exc:
-        return chunk_refused(request, upload, exc)
-    return chunk_accepted(request, upload, done)
+        return patch_refused(upload, exc)
+    return patch_accepted(upload, done)
 
 
-def chunk_refused(request: HttpRequest, upload: MediaUpload, exc: MediaRejected) -> HttpResponse:
-    reply = JsonResponse({"error": str(exc), **_upload_json(upload)}, status=exc.status)
-    reply["Upload-Offset"] = str(upload.received)
-    return tus.headers(reply) if request.method == "PATCH" else reply
+def patch_refused(upload: MediaUpload, exc: MediaRejected) -> HttpResponse:
+    # The upload's JSON with the error: a 409 says where to go on, a 422 what was refused.
+    return _refusal(exc, upload)
 
 
-def chunk_accepted(request: HttpRequest, upload: MediaUpload, done) -> HttpResponse:
-    if request.method == "PATCH":
-        return tus.headers(HttpResponse(status=204), done.upload if done else upload)
-    if done is None:
-        return _upload_reply(upload)
-    return JsonResponse(_upload_json(done.upload))
+def patch_accepted(upload: MediaUpload, done: uploads.Finished | None) -> HttpResponse:
+    return tus.headers(HttpResponse(status=204), done.upload if done else upload)
 
 
-def _refusal(exc: MediaRejected, *, tus_reply: bool) -> HttpResponse:
-    reply = JsonResponse({"error": str(exc)}, status=exc.status)
-    if tus_reply and exc.status == 412:
-        reply["Tus-Version"] = tus.VERSION
-    return tus.headers(reply) if tus_reply else reply
+def _refusal(exc: MediaRejected, upload: MediaUpload | None = None) -> HttpResponse:
+    body = {"error": str(exc), **(_upload_json(upload) if upload is not None else {})}
+    return tus.headers(JsonResponse(body, status=exc.status), upload)
 
 
 def _upload_reply(upload: MediaUpload) -> HttpResponse:

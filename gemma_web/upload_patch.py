@@ -1,8 +1,7 @@
-"""ASGI fast path for upload bodies: a tus PATCH or a chunk PUT to /cases/<c>/uploads/<u>/
-streams to disk.
+"""ASGI fast path for upload bodies: a tus PATCH to /cases/<c>/uploads/<u>/ streams to disk.
 
 Django's ASGI handler reads a whole request body (into memory, then a temporary file) before
-any view runs; for a chunk that means every byte is received, spooled, read back, hashed and
+any view runs; for a PATCH that means every byte is received, spooled, read back, hashed and
 written. Here the body goes from the socket straight into the partial file: blocks are handed
 to a worker thread (hash + write) while the next block arrives, one in flight at a time, so
 memory stays bounded and the event loop never waits on the disk or on SHA-256.
@@ -11,7 +10,8 @@ This is a thin door, not a second implementation. Everything Django does before 
 view runs the same code: the MIDDLEWARE hooks in order (security, session, allowed hosts,
 CSRF, authentication ...), `login_required`, `own_upload` (access.py: outsiders 404, viewers
 403), exceptions turned into responses by Django's own handler, and replies built by the
-view's helpers. The chunk rules live in analysis/media/uploads.py and chunks.py.
+view's helpers. The tus headers are read by analysis/media/tus.py, the chunk rules live in
+analysis/media/uploads.py and chunks.py. Any other method goes to Django (a PUT: 405).
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from django.http import HttpResponse
 from django.urls import Resolver404, resolve, set_script_prefix
 from django.utils.module_loading import import_string
 
-from analysis.media import uploads
+from analysis.media import tus, uploads
 from analysis.media.chunks import ChunkWriter
 from analysis.media.types import MediaRejected
 from analysis.views import uploads as views
@@ -41,7 +41,7 @@ URL_NAME = "media-upload"
 BLOCK = 4 * 1024 * 1024
 # Middleware that only wrap __call__ and have nothing to say about this route: WhiteNoise
 # serves static files, django-htmx parses HX-* headers, django-axes turns a lockout raised
-# while signing in into its page (no chunk signs anyone in). Any other middleware without
+# while signing in into its page (no PATCH signs anyone in). Any other middleware without
 # the process_* hooks is refused at start-up, so adding one forces a decision here.
 CALL_ONLY = frozenset(
     {
@@ -66,7 +66,7 @@ def middleware() -> tuple:
         if any(hasattr(cls, hook) for hook in HOOKS):
             found.append(cls(_never_called))
         elif path not in CALL_ONLY:
-            raise RuntimeError(f"{path}: decide whether the chunk fast path must run it")
+            raise RuntimeError(f"{path}: decide whether the upload fast path must run it")
     return tuple(found)
 
 
@@ -75,7 +75,8 @@ def _never_called(request):  # get_response of the hook-only middleware instance
 
 
 def _admit(request: ASGIRequest, kwargs: dict) -> tuple[object, int]:
-    """What Django would do before the view, then the view's checks and opening the chunk.
+    """What Django would do before the view, then the view's checks and opening the PATCH's
+    chunk.
 
     Returns (a response to send now, or the open ChunkWriter, hooks that ran).
     """
@@ -100,13 +101,13 @@ def _open(request: ASGIRequest, case_id, upload_id) -> object:
     upload = views.own_upload(request, case_id, upload_id)
     request.upload = upload
     try:
-        content_range, checksum = views.chunk_range(request, upload)
-        opened = uploads.open_chunk(upload, content_range, checksum)
+        first, last = tus.patch_span(request, upload.size)
+        opened = uploads.open_chunk(upload, first, last, tus.checksum(request))
     except MediaRejected as exc:
-        return views.chunk_refused(request, upload, exc)
+        return views.patch_refused(upload, exc)
     if isinstance(opened, ChunkWriter):
         return opened
-    return views.chunk_accepted(request, upload, opened)
+    return views.patch_accepted(upload, opened)
 
 
 def _close(request: ASGIRequest, writer: ChunkWriter, failure: Exception | None, ran: int):
@@ -118,9 +119,9 @@ def _close(request: ASGIRequest, writer: ChunkWriter, failure: Exception | None,
             writer.abort()
             raise failure
         done = uploads.close_chunk(upload, writer, request=request)
-        response = views.chunk_accepted(request, upload, done)
+        response = views.patch_accepted(upload, done)
     except MediaRejected as exc:
-        response = views.chunk_refused(request, upload, exc)
+        response = views.patch_refused(upload, exc)
     finally:
         writer.close()
     return _finish(request, response, ran)
@@ -183,12 +184,12 @@ def _abort(writer: ChunkWriter) -> None:
 
 def _sync(function):
     # Not thread_sensitive: holding an upload's lock must never block Django's one thread
-    # for sync views (a second PUT to the same upload waits for the lock in its own thread).
+    # for sync views (a second PATCH to the same upload waits for the lock in its own thread).
     return database_sync_to_async(function, thread_sensitive=False)
 
 
-class ChunkPut:
-    """Routes chunk PUTs to the fast path; everything else goes to `app` (Django)."""
+class UploadPatch:
+    """tus PATCHes of an upload go to the fast path; everything else to `app` (Django)."""
 
     def __init__(self, app: ASGIHandler) -> None:
         self.app = app
@@ -201,9 +202,9 @@ class ChunkPut:
         # A client gone (or cut off by the body-limit guard, which then answers 413): the
         # chunk was undone, nothing counts, no reply.
         with contextlib.suppress(Disconnected):
-            await self._put(scope, receive, send, kwargs)
+            await self._patch(scope, receive, send, kwargs)
 
-    async def _put(self, scope, receive, send, kwargs: dict) -> None:
+    async def _patch(self, scope, receive, send, kwargs: dict) -> None:
         set_script_prefix(get_script_prefix(scope))
         request = ASGIRequest(scope, io.BytesIO())  # headers, cookies, META; body unread
         admitted, ran = await _sync(_admit)(request, kwargs)
@@ -221,7 +222,7 @@ class ChunkPut:
 
     @staticmethod
     def _route(scope) -> dict | None:
-        if scope["type"] != "http" or scope.get("method") not in ("PUT", "PATCH"):
+        if scope["type"] != "http" or scope.get("method") != "PATCH":
             return None
         path = scope["path"]
         root = scope.get("root_path", "")
