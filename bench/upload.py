@@ -1,16 +1,15 @@
 """Upload 1 GiB through the running ASGI server: server memory growth, and speed next to `cp`.
 
     .venv/bin/python bench/upload.py [--mib 1024] [--dir /var/tmp] [--chunk-mib 64] [--rounds 3]
-                                     [--api tus|chunks]
     MEDIA_DIRECT_IO=0 .venv/bin/python bench/upload.py     # the page-cache path, for comparison
 
 Everything lives in one temporary folder on the disk being measured (deleted at the end):
 a SQLite database, an embedded Valkey (the finished upload is queued for the media worker,
 which is not running here), the source file and the server's MEDIA_ROOT. The script starts
 uvicorn on 127.0.0.1, signs in through the login form, and sends the file with tus 1.0 (as
-the case page does; `--api chunks` for the JSON sessions with Content-Range PUTs,
-docs/upload-api.md) from this process while the server runs in its own; each chunk's body
-goes out with sendfile, so the client costs the two shared CPUs as little as it can.
+the case page does, docs/upload-api.md) from this process while the server runs in its own;
+each PATCH's body goes out with sendfile, so the client costs the two shared CPUs as little
+as it can.
 
 Each round times `cp`, the upload and `cp` + `sync`, one after the other from a synced disk;
 medians are compared. Reported, measured in the same run:
@@ -175,7 +174,7 @@ class Client:
             raise SystemExit(f"sign-in failed ({status})")
 
 
-def upload_tus(client: Client, case_id: str, source: Path, chunk: int) -> dict:
+def upload(client: Client, case_id: str, source: Path, chunk: int) -> dict:
     """tus 1.0: creation, then PATCHes of `chunk` bytes from the server's offset."""
     size = source.stat().st_size
     name = base64.b64encode(source.name.encode()).decode()
@@ -199,32 +198,6 @@ def upload_tus(client: Client, case_id: str, source: Path, chunk: int) -> dict:
                 raise SystemExit(f"PATCH at {offset} refused: {status} {reply[:300]!r}")
             offset = int(answer["Upload-Offset"])
     _, reply = client.request("GET", url)
-    return json.loads(reply)
-
-
-def upload(client: Client, case_id: str, source: Path, chunk: int, api: str) -> dict:
-    if api == "tus":
-        return upload_tus(client, case_id, source, chunk)
-    size = source.stat().st_size
-    body = json.dumps({"filename": source.name, "size": size}).encode()
-    status, reply = client.request(
-        "POST", f"/cases/{case_id}/uploads/", body, {"Content-Type": "application/json"}
-    )
-    if status != 201:
-        raise SystemExit(f"could not start the upload: {status} {reply[:200]!r}")
-    session = json.loads(reply)
-    with open(source, "rb") as f:
-        offset = 0
-        while offset < size:
-            count = min(session["chunk_bytes"], size - offset)
-            headers = {
-                "Content-Type": "application/octet-stream",
-                "Content-Range": f"bytes {offset}-{offset + count - 1}/{size}",
-            }
-            status, reply, _ = client.send_file("PUT", session["url"], f, offset, count, headers)
-            if status != 200:
-                raise SystemExit(f"chunk at {offset} refused: {status} {reply[:300]!r}")
-            offset = json.loads(reply)["offset"]
     return json.loads(reply)
 
 
@@ -278,7 +251,7 @@ def make_distinct(source: Path, round_no: int) -> None:
         f.write(struct.pack("<Q", round_no) + os.urandom(8))
 
 
-def measure(work: Path, size: int, chunk: int, rounds: int, api: str) -> dict:
+def measure(work: Path, size: int, chunk: int, rounds: int) -> dict:
     valkey, redis_url = start_valkey(work / "valkey")
     env = {
         **os.environ, "GEMMA_VAR_DIR": str(work / "var"), "REDIS_URL": redis_url,
@@ -301,7 +274,7 @@ def measure(work: Path, size: int, chunk: int, rounds: int, api: str) -> dict:
         client.request("GET", f"/cases/{case_id}/")
         warm = work / "warm-up.wav"
         make_wav(warm, 4 * 2**20)
-        upload(client, case_id, warm, chunk, api)
+        upload(client, case_id, warm, chunk)
         warm.unlink()
         copy = work / "copy.wav"
         timed(["cp", str(source), str(copy)])
@@ -321,7 +294,7 @@ def measure(work: Path, size: int, chunk: int, rounds: int, api: str) -> dict:
             copy.unlink()
             subprocess.run(["sync"], check=True)
             started, cpu = time.perf_counter(), cpu_s(server.pid)
-            result = upload(client, case_id, source, chunk, api)
+            result = upload(client, case_id, source, chunk)
             uploads.append(time.perf_counter() - started)
             cpus.append(cpu_s(server.pid) - cpu)
             if result.get("status") != "complete" or result.get("duplicate"):
@@ -336,7 +309,7 @@ def measure(work: Path, size: int, chunk: int, rounds: int, api: str) -> dict:
             "size": size, "rounds": rounds, "upload_s": uploads, "cp_s": cps,
             "cp_sync_s": cp_syncs, "server_cpu_s": cpus, "sha256_mib_s": sha_mib_s,
             "base_kib": base, "hwm_kib": hwm, "sampled_peak_kib": sampler.peak,
-            "status": result.get("status"), "detected": result.get("detected"), "api": api,
+            "status": result.get("status"), "detected": result.get("detected"),
         }  # fmt: skip
     finally:
         if server is not None:
@@ -352,7 +325,7 @@ def report(r: dict, chunk: int) -> None:
     up, cp, cp_sync = (statistics.median(r[k]) for k in ("upload_s", "cp_s", "cp_sync_s"))
     direct = os.environ.get("MEDIA_DIRECT_IO", "1 (default)")
     print(
-        f"file: {mib:.0f} MiB via {r['api']} in {chunk // 2**20} MiB chunks -> "
+        f"file: {mib:.0f} MiB via tus in {chunk // 2**20} MiB chunks -> "
         f"{r['status']}: {r['detected']}"
     )
     print(f"MEDIA_DIRECT_IO={direct}; medians of {r['rounds']} alternating rounds")
@@ -377,14 +350,13 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--mib", type=int, default=1024)
     parser.add_argument("--chunk-mib", type=int, default=64)
-    parser.add_argument("--api", choices=("tus", "chunks"), default="tus")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--dir", default=None, help="where the temporary folder goes")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="gemma-bench-upload-", dir=args.dir))
     try:
         chunk = args.chunk_mib * 2**20
-        report(measure(work, args.mib * 2**20, chunk, args.rounds, args.api), chunk)
+        report(measure(work, args.mib * 2**20, chunk, args.rounds), chunk)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
