@@ -154,11 +154,12 @@ def test_a_prompt_too_long_for_its_slot_fails_alone(batched, solo_answers):
         assert result.text == solo_answers[question].text
 
 
-def test_a_reproduction_runs_solo_and_gives_the_identical_text(batched, solo_answers):
+def test_a_reproduction_runs_alone_and_gives_the_identical_text(batched, solo_answers):
     originals = together(batched, [asking(batched, q) for q in QUESTIONS])
     for question, original in zip(QUESTIONS, originals, strict=True):
         copy = batched.generate(Request(question, replay=original.record), on_token=lambda t: None)
-        assert copy.record["batch"]["mode"] == "solo"
+        # Alone, in the shapes of its original's steps (tests/test_engine_replay.py).
+        assert copy.record["batch"]["mode"] == "replay"
         assert copy.record["batch"]["max_sequences"] == 1
         assert copy.text == original.text
     # And a solo original (the plain loop) reproduces on the batched engine too.

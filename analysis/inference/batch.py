@@ -11,6 +11,9 @@ leaves when it ends, is cancelled or fails, its KV cells freed at once (`seq_rm`
 stopping the others. The media prefix cache works per sequence: a cached prefix is loaded
 into the newcomer's own stream (`state_seq_set_data`), a new one saved from it.
 
+Each step's shape (which slots, how many tokens each, which ask for logits) goes into the
+layout of every sequence it carried; a reproduction replays that layout alone (layout.py).
+
 The loop follows llama.cpp's own server (tools/server: update_slots), minus what this app
 does not need (speculative decoding, context shifting, prompt-cache reuse across slots).
 """
@@ -26,7 +29,7 @@ from contextlib import contextmanager
 
 import llama_cpp
 
-from analysis.inference import mtmd
+from analysis.inference import layout, mtmd
 from analysis.inference.cache import get_cache
 from analysis.inference.sequence import Restore, Save, Sequence, Tokens, saved_entry
 from analysis.inference.types import EngineError, PromptTooLong
@@ -40,7 +43,9 @@ def next_number() -> int:
 
 
 class Scheduler:
-    def __init__(self, engine, slots: int, chunk: int, n_batch: int, n_ubatch: int) -> None:
+    def __init__(
+        self, engine, slots: int, chunk: int, n_batch: int, n_ubatch: int, *, report: bool = True
+    ) -> None:
         self.engine, self.llm = engine, engine.llm
         self.slots, self.n_ctx_seq = slots, engine.spec.n_ctx
         self.n_batch = n_batch
@@ -62,6 +67,8 @@ class Scheduler:
         self.active: list[Sequence] = []
         self.step_no = 0
         self.busy_steps = 0  # steps that decoded tokens of more than one sequence
+        self._shape: layout.Shape = ()  # the last step's, reused while steps keep it
+        self._report_occupancy = report  # a replay's own scheduler is not the worker's
         self._cond = threading.Condition()
         self._closing = False
         self._held = 0
@@ -148,7 +155,7 @@ class Scheduler:
 
     def _report(self) -> None:
         """Batch occupancy for the metrics, written only when it changes (joins, leaves)."""
-        if len(self.active) != self._reported:
+        if self._report_occupancy and len(self.active) != self._reported:
             from analysis import metrics
 
             self._reported = len(self.active)
@@ -162,7 +169,10 @@ class Scheduler:
             if any(seq.solo for seq in self.active) or (head.solo and self.active):
                 break
             self.waiting.popleft()
-            head.seq_id = self.free.pop(0)
+            # A replay runs alone (solo), so its recorded slot is free.
+            wanted = head.replay.slot if head.replay is not None else None
+            head.seq_id = wanted if wanted in self.free else self.free[0]
+            self.free.remove(head.seq_id)
             self.active.append(head)
             admitted.append(head)
             if head.solo:
@@ -171,6 +181,7 @@ class Scheduler:
 
     def _start(self, seq: Sequence) -> None:
         seq.admitted_at = time.perf_counter()
+        seq.layout.slot = seq.seq_id
         llama_cpp.llama_memory_seq_rm(self.memory, seq.seq_id, -1, -1)
         spec = seq.sampler_spec
         self.llm.set_seed(spec.seed)
@@ -192,20 +203,20 @@ class Scheduler:
         for seq in [s for s in self.active if s.stop_requested()]:
             seq.finish = "cancelled"
             self._leave(seq)
-        outputs, carried = self._fill()
+        outputs, carried, shape = self._fill()
         if self.batch.n_tokens:
-            self._decode(outputs, carried)
+            self._decode(outputs, carried, shape)
         self._media_chunk()
 
-    def _fill(self) -> tuple[list[tuple[Sequence, int]], list[Sequence]]:
+    def _fill(self) -> tuple[list[tuple[Sequence, int]], list[Sequence], layout.Shape]:
         """The batch of this step: each answering sequence's next token, then prompt pieces."""
-        batch, outputs, carried = self.batch, [], []
-        batch.n_tokens = 0
+        self.batch.n_tokens = 0
+        if self.active and self.active[0].replay is not None:  # it runs alone
+            return self.active[0].replay.fill(self, self.active[0])
+        outputs, carried, entries = [], [], []
         for seq in list(self.active):
-            if seq.pending is not None and self._room(seq, 1):
-                outputs.append((seq, batch.n_tokens))
-                self._add(seq, seq.pending, logits=True)
-                seq.pending = None
+            if seq.pending is not None and self.room(seq, 1):
+                entries.append(self.feed_token(seq, outputs))
                 carried.append(seq)
         budget = self.chunk
         for seq in [s for s in self.active if s.prefilling and s.seq_id >= 0]:
@@ -213,22 +224,43 @@ class Scheduler:
             if budget <= 0 or not isinstance(part, Tokens):
                 continue
             take = min(part.left, budget)
-            if not self._room(seq, take):
+            if not self.room(seq, take):
                 continue
-            last = len(seq.feed) == 1 and take == part.left
-            for i, token in enumerate(part.tokens[part.done : part.done + take]):
-                self._add(seq, token, logits=last and i == take - 1)
-            part.done += take
+            entries.append(self.feed_prompt(seq, take, outputs))
             budget -= take
             carried.append(seq)
-            if part.left == 0:
-                seq.feed.popleft()
-            if last:
-                outputs.append((seq, batch.n_tokens - 1))
-                seq.prefilled_at = time.perf_counter()
-        return outputs, carried
+        return outputs, carried, self.shape_of(entries)
 
-    def _room(self, seq: Sequence, n: int) -> bool:
+    def feed_token(self, seq: Sequence, outputs: list) -> layout.Entry:
+        """Its sampled token, to decode (and sample after) in this step."""
+        outputs.append((seq, self.batch.n_tokens))
+        self._add(seq, seq.pending, logits=True)
+        seq.pending = None
+        return (seq.seq_id, 1, True)
+
+    def feed_prompt(self, seq: Sequence, take: int, outputs: list) -> layout.Entry:
+        """The next `take` tokens of its prompt; logits on the prompt's very last one."""
+        part = seq.feed[0]
+        last = len(seq.feed) == 1 and take == part.left
+        for i, token in enumerate(part.tokens[part.done : part.done + take]):
+            self._add(seq, token, logits=last and i == take - 1)
+        part.done += take
+        if part.left == 0:
+            seq.feed.popleft()
+        if last:
+            outputs.append((seq, self.batch.n_tokens - 1))
+            seq.prefilled_at = time.perf_counter()
+        return (seq.seq_id, take, last)
+
+    def shape_of(self, entries: list[layout.Entry]) -> layout.Shape:
+        """This step's shape; the previous step's object when unchanged (layouts count
+        runs by identity, so a steady decode costs one comparison per step)."""
+        shape = tuple(entries)
+        if shape != self._shape:
+            self._shape = shape
+        return self._shape
+
+    def room(self, seq: Sequence, n: int) -> bool:
         """A sequence that would run out of its own context fails alone."""
         if seq.n_past + n <= self.n_ctx_seq:
             return True
@@ -238,19 +270,23 @@ class Scheduler:
         return False
 
     def _add(self, seq: Sequence, token: int, *, logits: bool) -> None:
-        batch, i = self.batch, self.batch.n_tokens
-        batch.token[i], batch.pos[i] = token, seq.n_past
-        batch.n_seq_id[i], batch.seq_id[i][0] = 1, seq.seq_id
-        batch.logits[i] = logits
-        batch.n_tokens = i + 1
+        self.put(token, seq.n_past, seq.seq_id, logits=logits)
         seq.positions.append(token)
 
-    def _decode(self, outputs: list[tuple[Sequence, int]], carried: list[Sequence]) -> None:
+    def put(self, token: int, pos: int, slot: int, *, logits: bool) -> None:
+        batch, i = self.batch, self.batch.n_tokens
+        batch.token[i], batch.pos[i] = token, pos
+        batch.n_seq_id[i], batch.seq_id[i][0] = 1, slot
+        batch.logits[i] = logits
+        batch.n_tokens = i + 1
+
+    def _decode(self, outputs: list, carried: list[Sequence], shape: layout.Shape) -> None:
         rc = llama_cpp.llama_decode(self.ctx, self.batch)
         self.step_no += 1
         live = {seq.number for seq in carried}
         self.busy_steps += len(live) > 1
         for seq in carried:
+            seq.layout.add(shape)
             shared = seq.shared
             shared.first_step = shared.first_step or self.step_no
             shared.last_step, shared.steps = self.step_no, shared.steps + 1
@@ -291,7 +327,7 @@ class Scheduler:
 
     def _eval_media(self, seq: Sequence) -> None:
         chunk = seq.feed.popleft()
-        if self._room(seq, chunk.n_tokens):
+        if self.room(seq, chunk.n_tokens):
             end = mtmd.eval_media_chunk_at(
                 self.engine.projector, self.ctx, chunk, seq.n_past, seq.seq_id, self.n_batch
             )
@@ -303,6 +339,8 @@ class Scheduler:
                 seq.filled.seconds["media_prefix"] = time.perf_counter() - seq.admitted_at
 
     def _leave(self, seq: Sequence, error: BaseException | None = None) -> None:
+        if seq.replay is not None:
+            seq.replay.clear(self.memory)
         if seq.seq_id >= 0:
             llama_cpp.llama_memory_seq_rm(self.memory, seq.seq_id, -1, -1)
             self.free.append(seq.seq_id)

@@ -17,7 +17,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -25,6 +25,7 @@ from django.conf import settings
 from analysis.inference import (
     batch,
     decode,
+    layout,
     mtmd,
     plan,
     prefill,
@@ -177,12 +178,13 @@ class Engine:
         marks = {"started": time.perf_counter()}
         job = self._plan(request)
         marks["planned"] = time.perf_counter()
-        cache = prefix_cache.get_cache()
+        replay = self._replay(request.replay)
+        cache = self._cache_for(request.replay, replay)
         prepared = prefill.prepare(self, job.question, job.sections, job.budget, cache)
         try:
             marks["counted"] = time.perf_counter()
             room = self.spec.n_ctx - prepared.n_tokens
-            if self.scheduler is None:
+            if self.scheduler is None and replay is None:
                 filled = prefill.evaluate(self, prepared, cache, job.sections)
                 marks["prefilled"] = time.perf_counter()
                 out = decode.stream(
@@ -193,7 +195,7 @@ class Engine:
             else:
                 solo = request.replay is not None
                 filled, out, batching = self._batched(
-                    job, prepared, cache, room, solo, on_token, should_stop, marks
+                    job, prepared, cache, room, (solo, replay), on_token, should_stop, marks
                 )
             cache.flush()  # the disk copy of a new prefix, written after the answer
         finally:
@@ -215,29 +217,82 @@ class Engine:
                 raise
         return result
 
-    def _batched(self, job, prepared, cache, room, solo, on_token, should_stop, marks):
-        """Answer as one sequence of the batch scheduler; returns what the solo path does,
-        plus how the answer was batched (for the record)."""
+    def _batched(self, job, prepared, cache, room, alone, on_token, should_stop, marks):
+        """Answer as one sequence of the batch scheduler (`alone`: whether it runs alone, and
+        the layout it replays); returns what the solo path does, plus how the answer was
+        batched (for the record)."""
+        solo, replay = alone
         feed, filled, remember = sequence.build_feed(self, prepared, cache, job.sections)
         seq = sequence.Sequence(
             number=batch.next_number(), feed=feed, filled=filled, sampler=job.sampler,
             grammar=job.grammar, max_tokens=min(job.sampler.max_tokens, room),
-            should_stop=should_stop, solo=solo,
+            should_stop=should_stop, solo=solo, replay=replay,
         )  # fmt: skip
-        self.scheduler.run(seq, on_token)
+        with self._scheduler_for(replay) as scheduler:
+            scheduler.run(seq, on_token)
         marks["prefilled"] = seq.prefilled_at or time.perf_counter()
         admitted = seq.admitted_at or marks["counted"]
         filled.seconds["prefill"] = marks["prefilled"] - admitted
         if remember and prepared.signature:
             prefill.remember_plan(self, prepared, cache, job.sections, *remember)
+        mode = "replay" if replay is not None else "solo" if solo else "batched"
         batching = {
-            "slots": self.slots,
-            "mode": "solo" if solo else "batched",
+            "slots": scheduler.slots,
+            "mode": mode,
             "sequence": seq.number,
             "queued_s": round(admitted - marks["counted"], 4),
             **seq.shared.as_dict(),
+            "layout": seq.layout.as_dict(),
         }
+        if seq.replay is not None:
+            batching["exact"] = seq.replay.exact()  # every recorded step, as recorded
         return filled, seq.decoded, batching
+
+    def _replay(self, record: dict | None) -> layout.Replay | None:
+        """A reproduction of a batched answer replays its layout; one of a solo answer (or
+        of a record from before layouts were kept) runs alone."""
+        recorded = layout.recorded(record)
+        if recorded is None:
+            return None
+        replay = layout.Replay(recorded, slots=int((record.get("batch") or {}).get("slots") or 1))
+        if replay.widest > self.n_batch:
+            raise EngineError(
+                f"The original's decode steps carried up to {replay.widest} tokens, more than "
+                f"this engine's batch ({self.n_batch}): it cannot be replayed here."
+            )
+        return replay
+
+    def _cache_for(self, record: dict | None, replay: layout.Replay | None):
+        """A replay evaluates its prompt the way its original did: through the steps it
+        recorded, unless the original restored a cached prefix (then so does the replay, from
+        this engine's own scheduler, whose saved states are of the same kind)."""
+        cache = prefix_cache.get_cache()
+        if replay is None:
+            return cache
+        hit = (record.get("prefix_cache") or {}).get("status") == "hit"
+        if hit and self.scheduler is not None and replay.slots <= self.scheduler.slots:
+            return cache
+        return prefix_cache.PrefixCache(cache.directory, 0, 0)
+
+    @contextmanager
+    def _scheduler_for(self, replay: layout.Replay | None):
+        """This engine's batch scheduler; for a replay that needs more slots than it has
+        (or an engine without one), a scheduler of the original's slots, closed after it,
+        while this engine's own (if any) is held: a replay runs alone either way."""
+        own = self.scheduler
+        if own is not None and (replay is None or replay.slots <= own.slots):
+            yield own
+            return
+        log.info("replaying a batched answer on a temporary %d-slot scheduler", replay.slots)
+        scheduler = batch.Scheduler(
+            self, replay.slots, settings.GEMMA_PREFILL_CHUNK, self.n_batch, self.n_ubatch,
+            report=False,
+        )  # fmt: skip
+        try:
+            with own.hold() if own is not None else nullcontext():
+                yield scheduler
+        finally:
+            scheduler.close()
 
     def _plan(self, request: Request) -> Job:
         """Sampler, schema and media plan: from the request, or from the record it replays."""

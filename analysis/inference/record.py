@@ -3,7 +3,8 @@
 Model files by SHA-256, the llama-cpp-python version, the chat template and the full prompt
 (markers where media went), each media item by id and SHA-256 with the frame timestamps,
 audio segments and pages actually used, the sampler and seed, token counts and timings.
-A reproduction (Request.replay) reads `sampler`, `schema` and `media` back from it.
+A reproduction (Request.replay) reads `sampler`, `schema` and `media` back from it, and the
+layout of a batched answer's decode steps (`batch.layout`), which it replays.
 """
 
 from __future__ import annotations
@@ -66,8 +67,9 @@ def build(engine, job, prepared, filled, out, marks, batching: dict | None = Non
             "tokens": filled.prefix_tokens,
             "media_chunks_evaluated": filled.media_chunks_evaluated,
         },
-        # How the answer was batched: greedy text can depend on which sequences shared
-        # its decode steps, so a reproduction needs to know (engine.py, batch.py).
+        # How the answer was batched: greedy text can depend on the shape of the decode
+        # steps it shared, so the record keeps their layout and a reproduction replays it
+        # (layout.py, batch.py).
         "batch": batching or {"slots": 1, "mode": "solo"},
         "finish_reason": out.finish_reason,
         "timings": timings(marks, filled, out),

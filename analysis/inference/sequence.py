@@ -21,6 +21,7 @@ import numpy as np
 from analysis.inference import mtmd
 from analysis.inference.cache import Entry, PrefixCache
 from analysis.inference.decode import Decoded
+from analysis.inference.layout import Layout, Replay
 from analysis.inference.prefill import Prefill, Prepared, split_at_media
 from analysis.inference.types import Sampler
 
@@ -80,6 +81,7 @@ class Sequence:
         max_tokens: int,
         should_stop: Callable[[], bool] | None,
         solo: bool = False,
+        replay: Replay | None = None,
     ) -> None:
         self.number = number  # unique in the process: names the sequence in records
         self.feed = deque(feed)
@@ -87,7 +89,10 @@ class Sequence:
         self.sampler_spec, self.grammar = sampler, grammar
         self.max_tokens = max_tokens
         self.should_stop = should_stop
-        self.solo = solo  # runs alone in the batch (a reproduction of a solo answer)
+        # Runs alone in the batch: a reproduction (of a solo answer, or replaying the layout
+        # of a batched one in its original slot, `replay`).
+        self.solo = solo or replay is not None
+        self.replay = replay
         self.seq_id = -1  # the llama sequence (slot) while admitted
         self.sampler = None  # llama sampler chain, built on the engine thread
         self.positions: list[int] = []  # token ids in the KV (placeholders at media)
@@ -102,6 +107,7 @@ class Sequence:
         self.abandoned = False
         self.decoded: Decoded | None = None
         self.shared = Shared()
+        self.layout = Layout()  # the shapes of the steps it was in
 
     @property
     def n_past(self) -> int:
