@@ -8,7 +8,8 @@ from PIL import Image
 
 from analysis.inference.engine import Engine, Request
 from analysis.inference.types import Sampler
-from analysis.media import storage
+from analysis.media import registry, storage
+from analysis.media.types import MediaRejected
 from analysis.models import AuditEvent, BreakGlass, MediaAsset
 from tests import engine_media as em
 from tests import media_samples as samples
@@ -88,6 +89,33 @@ def test_patient_tags_leave_neither_in_the_upload_reply_nor_the_audit_trail(bob,
 def test_a_dicom_with_a_bad_header_is_rejected_cleanly(bob, people):
     data = bytes(128) + b"DICM" + b"\x02\x00\x10\x00UI\xff\xff" + b"garbage" * 30
     assert_rejected(checked(upload(bob, people.case, data, "scan.dcm")), "DICOM")
+
+
+def _damaged(how: str) -> bytes:
+    """The sample with one element broken the ways fuzzing found: pydicom raises its own
+    exceptions (a value length no multiple of its size, an unknown VR) when it first reads
+    the element, in the header or in the body."""
+    data = bytearray(samples.dicom())
+    assert data[132:138] == b"\x02\x00\x00\x00UL"  # the file meta group length
+    if how == "value length":
+        data[138:140] = b"\x01\x00"
+    elif how == "meta VR":
+        data[136:138] = b"CM"
+    elif how == "cut":
+        del data[141:]
+    else:
+        at = data.index(b"\x08\x00\x60\x00CS")  # Modality, read for the media page
+        data[at + 4 : at + 6] = b"ZZ"
+    return bytes(data)
+
+
+@pytest.mark.parametrize("how", ["value length", "meta VR", "cut", "body VR"])
+def test_a_dicom_element_pydicom_cannot_convert_is_a_refusal(how, tmp_path):
+    path = tmp_path / "scan.dcm"
+    path.write_bytes(_damaged(how))
+    with pytest.raises(MediaRejected, match="^The DICOM header could not be read: ") as refused:
+        registry.get("dicom").probe(path, "dicom")
+    assert str(path) not in str(refused.value) and len(str(refused.value)) < 320
 
 
 def test_a_dicom_preamble_holding_an_executable_is_refused_at_once(bob, people):

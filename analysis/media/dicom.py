@@ -10,6 +10,8 @@ parse: those run in the media worker's sandbox and the inference worker.
 
 from __future__ import annotations
 
+import struct
+from contextlib import contextmanager
 from pathlib import Path
 
 from analysis.media import images
@@ -40,19 +42,35 @@ def sniff(head: bytes) -> Sniffed | None:
     return Sniffed("dicom", "dicom", MIME, "DICOM image", ".dcm")
 
 
+@contextmanager
+def _parsing(path: Path, what: str = "header"):
+    """pydicom converts an element's bytes only when it is first read, so a damaged element
+    fails at whichever access reaches it, with whatever its value parser raises (a length
+    that is no multiple of the value size, an unknown VR, a number that is not one): every
+    one of them is a refusal of the file, never an error of the worker."""
+    from pydicom.errors import BytesLengthException, InvalidDicomError
+
+    broken = (
+        InvalidDicomError, BytesLengthException, NotImplementedError, struct.error, EOFError,
+        AttributeError, KeyError, ValueError, TypeError, IndexError, OverflowError, OSError,
+    )  # fmt: skip
+    try:
+        yield
+    except broken as exc:
+        why = str(exc).replace(str(path), "the file")
+        why = why if len(why) <= 240 else why[:240] + "…"
+        raise MediaRejected(f"The DICOM {what} could not be read: {why}") from exc
+
+
 def _read(path: Path):
     import pydicom
-    from pydicom.errors import InvalidDicomError
 
-    try:
+    with _parsing(path):
         dataset = pydicom.dcmread(path)
         syntax = str(dataset.file_meta.TransferSyntaxUID)
         rows, columns = int(dataset.Rows), int(dataset.Columns)
         frames = int(getattr(dataset, "NumberOfFrames", 1) or 1)
         bits = int(dataset.BitsAllocated)
-    except (InvalidDicomError, AttributeError, KeyError, ValueError, TypeError, OSError) as exc:
-        why = str(exc).replace(str(path), "the file")
-        raise MediaRejected(f"The DICOM header could not be read: {why}") from exc
     if syntax not in NATIVE_SYNTAXES:
         raise MediaRejected(f"DICOM pixel data in transfer syntax {syntax} is not accepted.")
     if "PixelData" not in dataset:
@@ -60,11 +78,13 @@ def _read(path: Path):
     images.check_size(columns, rows, "DICOM")
     if not 1 <= frames <= MAX_FRAMES:
         raise MediaRejected(f"The DICOM file claims {frames} frames; at most {MAX_FRAMES}.")
-    samples = int(getattr(dataset, "SamplesPerPixel", 1) or 1)
+    with _parsing(path):
+        samples = int(getattr(dataset, "SamplesPerPixel", 1) or 1)
+        stored = len(dataset.PixelData)
     expected = rows * columns * frames * samples * bits // 8
-    if bits not in (8, 16) or len(dataset.PixelData) < expected:
+    if bits not in (8, 16) or stored < expected:
         raise MediaRejected(
-            f"The DICOM pixel data is damaged: {len(dataset.PixelData)} bytes for "
+            f"The DICOM pixel data is damaged: {stored} bytes for "
             f"{frames} frame(s) of {columns}×{rows} at {bits} bits."
         )
     return dataset, frames
@@ -77,14 +97,16 @@ def _text(dataset, tag: str) -> str:
 
 def probe(path: Path, key: str) -> Detected:
     dataset, frames = _read(path)
-    render(dataset, 0)  # the first frame must decode
+    with _parsing(path, "image"):
+        render(dataset, 0)  # the first frame must decode
     width, height = int(dataset.Columns), int(dataset.Rows)
     metadata: dict = {"width": width, "height": height, "frames": frames}
-    metadata.update({t: v for t in STUDY_TAGS if (v := _text(dataset, t))})
-    center, window = _window(dataset)
+    with _parsing(path):
+        metadata.update({t: v for t in STUDY_TAGS if (v := _text(dataset, t))})
+        center, window = _window(dataset)
+        patient = {t: v for t in PATIENT_TAGS if (v := _text(dataset, t))}
     if window:
         metadata["window"] = f"{center:g}/{window:g}"
-    patient = {t: v for t in PATIENT_TAGS if (v := _text(dataset, t))}
     if patient:
         metadata["patient"] = patient
     modality = metadata.get("Modality", "")
