@@ -106,15 +106,16 @@ def _metadata(container, stream, name: str) -> dict:
 def _first_frame(container, stream):
     import av
 
-    for count, packet in enumerate(container.demux(stream)):
-        try:
-            frames = packet.decode()
-        except av.FFmpegError as exc:
-            raise MediaRejected(f"The video's first frames do not decode: {why(exc)}") from exc
-        if frames:
-            return frames[0]
-        if count > MAX_PACKETS:
-            break
+    try:
+        # Reading packets fails as decoding them can (a playlist's entry the demuxer may not
+        # open is EPERM): both are the file's fault.
+        for count, packet in enumerate(container.demux(stream)):
+            if frames := packet.decode():
+                return frames[0]
+            if count > MAX_PACKETS:
+                break
+    except av.FFmpegError as exc:
+        raise MediaRejected(f"The video's first frames do not decode: {why(exc)}") from exc
     raise MediaRejected("No video frame could be decoded: the file is damaged or empty.")
 
 
@@ -155,7 +156,7 @@ class FrameReader:
         if self._last is not None and self._target is not None and target >= self._target:
             frame = self._decode_on(target, seeked=False)
         if frame is None:
-            self.container.seek(target, stream=self.stream, backward=True)
+            self._seek(target, seconds)
             self._packets, self._pending, self._last = self.container.demux(self.stream), [], None
             self._ahead.clear()
             frame = self._decode_on(target, seeked=True)
@@ -163,6 +164,14 @@ class FrameReader:
             raise MediaRejected(f"no frame decodes near {seconds:.1f} s")
         self._target = target
         return frame
+
+    def _seek(self, target: int, seconds: float) -> None:
+        import av
+
+        try:
+            self.container.seek(target, stream=self.stream, backward=True)
+        except av.FFmpegError as exc:
+            raise MediaRejected(f"no frame decodes near {seconds:.1f} s ({why(exc)})") from exc
 
     def _decode_on(self, target: int, *, seeked: bool):
         """The first frame at or after `target`; the last frame when the stream ends first.
