@@ -95,6 +95,20 @@ def test_four_questions_share_decode_steps_and_each_equals_its_solo_answer(batch
     assert sorted(batched.scheduler.free) == [0, 1, 2, 3] and not batched.scheduler.active
 
 
+def test_a_step_lists_its_slots_in_rising_order_whatever_order_they_were_freed_in(batched):
+    # llama.cpp takes one micro-batch per run of sequence ids rising by one: a step in slot
+    # order is one graph computation, the same step in join order (say 3, 1, 0, 2) several.
+    batched.scheduler.free = [3, 1, 0, 2]  # as four answers that ended in that order leave it
+    results = together(batched, [asking(batched, q) for q in QUESTIONS])
+    layouts = [r.record["batch"]["layout"] for r in results]
+    assert [layout["slot"] for layout in layouts] == [0, 1, 2, 3]  # lowest free, in turn
+    shapes = [shape for layout in layouts for shape, _ in layout["runs"]]
+    assert any(len(shape) == 4 for shape in shapes)
+    for shape in shapes:
+        slots = [slot for slot, _, _ in shape]
+        assert slots == sorted(slots)
+
+
 def test_a_cancelled_sequence_leaves_and_frees_its_slot(settings, solo_answers):
     settings.INFERENCE_SLOTS = 2
     settings.GEMMA_PREFIX_CACHE_RAM_MB = settings.GEMMA_PREFIX_CACHE_DISK_MB = 0

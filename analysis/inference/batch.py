@@ -171,7 +171,9 @@ class Scheduler:
             self.waiting.popleft()
             # A replay runs alone (solo), so its recorded slot is free.
             wanted = head.replay.slot if head.replay is not None else None
-            head.seq_id = wanted if wanted in self.free else self.free[0]
+            # The lowest free slot otherwise: busy slots stay a run of consecutive ids, which
+            # is what lets llama.cpp take a step as one micro-batch (see _fill).
+            head.seq_id = wanted if wanted in self.free else min(self.free)
             self.free.remove(head.seq_id)
             self.active.append(head)
             admitted.append(head)
@@ -209,18 +211,25 @@ class Scheduler:
         self._media_chunk()
 
     def _fill(self) -> tuple[list[tuple[Sequence, int]], list[Sequence], layout.Shape]:
-        """The batch of this step: each answering sequence's next token, then prompt pieces."""
+        """The batch of this step: each answering sequence's next token, and prompt pieces
+        within the budget, in slot order.
+
+        With one KV stream per slot, llama.cpp cuts a batch into micro-batches whose
+        sequence ids rise by one, in the order they first appear: four slots filled as
+        1, 2, 3, 0 are two graph computations per step (1-3, then 0), each reading every
+        weight, where 0, 1, 2, 3 is one."""
         self.batch.n_tokens = 0
         if self.active and self.active[0].replay is not None:  # it runs alone
             return self.active[0].replay.fill(self, self.active[0])
         outputs, carried, entries = [], [], []
-        for seq in list(self.active):
-            if seq.pending is not None and self.room(seq, 1):
-                entries.append(self.feed_token(seq, outputs))
-                carried.append(seq)
         budget = self.chunk
-        for seq in [s for s in self.active if s.prefilling and s.seq_id >= 0]:
-            part = seq.feed[0]
+        for seq in sorted(self.active, key=lambda s: s.seq_id):
+            if seq.pending is not None:
+                if self.room(seq, 1):
+                    entries.append(self.feed_token(seq, outputs))
+                    carried.append(seq)
+                continue
+            part = seq.feed[0] if seq.prefilling and seq.seq_id >= 0 else None
             if budget <= 0 or not isinstance(part, Tokens):
                 continue
             take = min(part.left, budget)
