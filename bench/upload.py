@@ -1,6 +1,6 @@
 """Upload 1 GiB through the running ASGI server: server memory growth, and speed next to `cp`.
 
-    .venv/bin/python bench/upload.py [--mib 1024] [--dir /var/tmp] [--chunk-mib 64] [--rounds 3]
+    .venv/bin/python bench/upload.py [--mib 1024] [--dir /var/tmp] [--chunk-mib 256] [--rounds 3]
     MEDIA_DIRECT_IO=0 .venv/bin/python bench/upload.py     # the page-cache path, for comparison
 
 Everything lives in one temporary folder on the disk being measured (deleted at the end):
@@ -349,7 +349,7 @@ def report(r: dict, chunk: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--mib", type=int, default=1024)
-    parser.add_argument("--chunk-mib", type=int, default=64)
+    parser.add_argument("--chunk-mib", type=int, default=256)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--dir", default=None, help="where the temporary folder goes")
     args = parser.parse_args()
