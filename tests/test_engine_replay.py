@@ -199,17 +199,23 @@ def test_a_quantized_model_replays_bit_for_bit_too(settings, no_cache, logit_row
         assert rows_of(logit_rows, copy) == rows_of(logit_rows, original)
 
 
+def asked_together_and_reproduced(engine, image):
+    """Two questions about one image answered together, then each reproduced."""
+    originals = together(engine, [
+        lambda q=q: engine.generate(Request(q, media=[image]), on_token=lambda t: None)
+        for q in QUESTIONS[:2]
+    ])  # fmt: skip
+    copies = [reproduce(engine, q, o, media=[image])
+              for q, o in zip(QUESTIONS[:2], originals, strict=True)]  # fmt: skip
+    return originals, copies
+
+
 def test_answers_about_media_replay_their_media_chunks_in_place(settings, no_cache, tmp_path):
     image = em.media(em.png(tmp_path / "scene.png"), "image")
     engine = engine_with(settings, 2, mmproj_path=str(TINY_MMPROJ), n_ctx=1024,
                          sampler=Sampler(max_tokens=16))  # fmt: skip
     try:
-        originals = together(engine, [
-            lambda q=q: engine.generate(Request(q, media=[image]), on_token=lambda t: None)
-            for q in QUESTIONS[:2]
-        ])  # fmt: skip
-        copies = [reproduce(engine, q, o, media=[image])
-                  for q, o in zip(QUESTIONS[:2], originals, strict=True)]  # fmt: skip
+        originals, copies = asked_together_and_reproduced(engine, image)
     finally:
         engine.close()
     for original, copy in zip(originals, copies, strict=True):
@@ -229,12 +235,7 @@ def test_answers_that_restored_a_cached_prefix_replay_from_it(settings, tmp_path
                          sampler=Sampler(max_tokens=16))  # fmt: skip
     try:
         first = engine.generate(Request(QUESTIONS[2], media=[image]), on_token=lambda t: None)
-        originals = together(engine, [
-            lambda q=q: engine.generate(Request(q, media=[image]), on_token=lambda t: None)
-            for q in QUESTIONS[:2]
-        ])  # fmt: skip
-        copies = [reproduce(engine, q, o, media=[image])
-                  for q, o in zip(QUESTIONS[:2], originals, strict=True)]  # fmt: skip
+        originals, copies = asked_together_and_reproduced(engine, image)
     finally:
         engine.close()
         prefix_cache.reset_cache()
