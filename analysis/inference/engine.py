@@ -193,10 +193,10 @@ class Engine:
                 )  # fmt: skip
                 batching = {"slots": 1, "mode": "solo"}
             else:
-                solo = request.replay is not None
                 filled, out, batching = self._batched(
-                    job, prepared, cache, room, (solo, replay), on_token, should_stop, marks
-                )
+                    job, prepared, cache, room, on_token, should_stop, marks,
+                    solo=request.replay is not None, replay=replay,
+                )  # fmt: skip
             cache.flush()  # the disk copy of a new prefix, written after the answer
         finally:
             prepared.close()
@@ -217,11 +217,10 @@ class Engine:
                 raise
         return result
 
-    def _batched(self, job, prepared, cache, room, alone, on_token, should_stop, marks):
-        """Answer as one sequence of the batch scheduler (`alone`: whether it runs alone, and
-        the layout it replays); returns what the solo path does, plus how the answer was
-        batched (for the record)."""
-        solo, replay = alone
+    def _batched(self, job, prepared, cache, room, on_token, should_stop, marks, *, solo, replay):
+        """Answer as one sequence of the batch scheduler (`solo`: it runs alone; `replay`: the
+        layout it replays); returns what the solo path does, plus how the answer was batched
+        (for the record)."""
         feed, filled, remember = sequence.build_feed(self, prepared, cache, job.sections)
         seq = sequence.Sequence(
             number=batch.next_number(), feed=feed, filled=filled, sampler=job.sampler,
